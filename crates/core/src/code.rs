@@ -125,9 +125,7 @@ mod tests {
         // Leading zeros must occur (≈10% of codes): the padding works and
         // the distribution is not biased away from small numbers.
         let mut rng = StdRng::seed_from_u64(42);
-        let zeros = (0..10_000)
-            .filter(|_| OtpCode::generate(&mut rng, 6).reveal().starts_with('0'))
-            .count();
+        let zeros = (0..10_000).filter(|_| OtpCode::generate(&mut rng, 6).reveal().starts_with('0')).count();
         assert!((800..1200).contains(&zeros), "{zeros}");
     }
 

@@ -77,9 +77,7 @@ impl FlowKind {
         match (self, step) {
             (Self::Enable, FlowStep::ConfirmNewPhone) => Ok((FlowStep::Done, Some(FlowOutcome::Enabled))),
             (Self::PhoneChange, FlowStep::ConfirmCurrentPhone) => Ok((FlowStep::NewPhoneRequired, None)),
-            (Self::PhoneChange, FlowStep::ConfirmNewPhone) => {
-                Ok((FlowStep::Done, Some(FlowOutcome::PhoneChanged)))
-            }
+            (Self::PhoneChange, FlowStep::ConfirmNewPhone) => Ok((FlowStep::Done, Some(FlowOutcome::PhoneChanged))),
             (Self::Disable, FlowStep::ConfirmCurrentPhone) => Ok((FlowStep::Done, Some(FlowOutcome::Disabled))),
             _ => Err(FlowStateError(step)),
         }
@@ -106,15 +104,9 @@ impl FlowStep {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::ConfirmNewPhone,
-            Self::ConfirmCurrentPhone,
-            Self::NewPhoneRequired,
-            Self::Done,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
+        [Self::ConfirmNewPhone, Self::ConfirmCurrentPhone, Self::NewPhoneRequired, Self::Done, Self::Cancelled]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 
     pub fn is_finished(self) -> bool {

@@ -17,10 +17,7 @@ fn check_id(raw: &str) -> Result<(), IdError> {
     if raw.is_empty() || raw.len() > 64 {
         return Err(IdError::Length);
     }
-    if !raw
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
+    if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         return Err(IdError::Charset);
     }
     Ok(())
@@ -102,10 +99,8 @@ impl EmailAddress {
             return Err(EmailError);
         }
         let (local, domain) = raw.split_once('@').ok_or(EmailError)?;
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains('@');
+        let domain_ok =
+            domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@');
         if local.is_empty() || !domain_ok {
             return Err(EmailError);
         }

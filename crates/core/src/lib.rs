@@ -12,8 +12,8 @@ pub mod lockout;
 pub mod mask;
 pub mod phone;
 pub mod purpose;
-pub mod verify;
 pub mod risk;
 pub mod send_limit;
+pub mod verify;
 
 pub use time::{Duration, OffsetDateTime};

@@ -117,18 +117,9 @@ mod tests {
     #[test]
     fn refuses_numbers_that_cannot_take_sms() {
         // UK fixed line (London), premium rate (09), toll free (0800).
-        assert_eq!(
-            PhoneNumber::parse("+442079460000"),
-            Err(PhoneError::CannotReceiveSms("fixed-line"))
-        );
-        assert_eq!(
-            PhoneNumber::parse("+449098790000"),
-            Err(PhoneError::CannotReceiveSms("premium-rate"))
-        );
-        assert_eq!(
-            PhoneNumber::parse("+448001111111"),
-            Err(PhoneError::CannotReceiveSms("toll-free"))
-        );
+        assert_eq!(PhoneNumber::parse("+442079460000"), Err(PhoneError::CannotReceiveSms("fixed-line")));
+        assert_eq!(PhoneNumber::parse("+449098790000"), Err(PhoneError::CannotReceiveSms("premium-rate")));
+        assert_eq!(PhoneNumber::parse("+448001111111"), Err(PhoneError::CannotReceiveSms("toll-free")));
     }
 
     #[test]

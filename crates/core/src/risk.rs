@@ -42,7 +42,7 @@ pub struct Familiarity {
 pub fn assess(f: Familiarity, familiar_days: u32, now: OffsetDateTime) -> Vec<RiskSignal> {
     let horizon = now - Duration::days(i64::from(familiar_days));
     let mut signals = Vec::new();
-    if !f.ip_last_verified.is_some_and(|t| t >= horizon) {
+    if f.ip_last_verified.is_none_or(|t| t < horizon) {
         signals.push(RiskSignal::NewIp);
     }
     if !f.device_known {
@@ -62,11 +62,7 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2026-11-27 12:00 UTC);
 
     fn familiar() -> Familiarity {
-        Familiarity {
-            ip_last_verified: Some(NOW - Duration::days(3)),
-            device_known: true,
-            country_known: Some(true),
-        }
+        Familiarity { ip_last_verified: Some(NOW - Duration::days(3)), device_known: true, country_known: Some(true) }
     }
 
     #[test]

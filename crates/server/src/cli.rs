@@ -1,0 +1,215 @@
+//! The command line: `serve`, `demo`, `service-token create`, `audit verify`.
+//! Tokens go to stdout as `token: <TOKEN>`; everything else to stderr.
+
+use crate::app::App;
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::crypto::{random_id, random_token, token_digest};
+use crate::startup::Server;
+use crate::store::{audit, tokens, Store};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tollgate_core::audit::ChainVerifier;
+
+#[derive(Parser)]
+#[command(name = "tollgate-server", version, about = "Tollgate's SMS two-factor verification server")]
+struct Cli {
+    /// TOML configuration file (or set TOLLGATE_CONFIG).
+    #[arg(long, global = true, env = "TOLLGATE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database, then serve until SIGTERM or Ctrl-C.
+    Serve,
+    /// Serve a fresh SQLite database with demo data and log sinks.
+    Demo {
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The demo database file (recreated on every start).
+        #[arg(long)]
+        db: Option<PathBuf>,
+    },
+    /// Service tokens for the product's web tier.
+    #[command(subcommand)]
+    ServiceToken(ServiceTokenCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum ServiceTokenCommand {
+    /// Create a token; it is printed once as `token: …` and stored hashed.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; exits non-zero naming the first bad event.
+    Verify,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn load_config(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    Config::load(path, std::env::vars()).map_err(|e| {
+        eprintln!("error: configuration: {e}");
+        ExitCode::from(2)
+    })
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve => match load_config(cli.config.as_deref()) {
+            Ok(config) => serve(config).await,
+            Err(code) => return code,
+        },
+        Command::Demo { listen, db } => match load_config(cli.config.as_deref()) {
+            Ok(config) => crate::demo::run(config, listen, db).await,
+            Err(code) => return code,
+        },
+        Command::ServiceToken(ServiceTokenCommand::Create { name }) => match load_config(cli.config.as_deref()) {
+            Ok(config) => create_service_token(config, &name).await,
+            Err(code) => return code,
+        },
+        Command::Audit(AuditCommand::Verify) => match load_config(cli.config.as_deref()) {
+            Ok(config) => return verify_audit(config).await,
+            Err(code) => return code,
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = Server::start(config, Arc::new(SystemClock)).await?;
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests and deliveries");
+    server.stop().await;
+    Ok(())
+}
+
+pub async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Creates a service token in the configured database; returns the token.
+pub async fn issue_service_token(app: &App, name: &str) -> anyhow::Result<String> {
+    let name = crate::service::text_field("name", name, 200).map_err(|e| anyhow::anyhow!(e.detail))?;
+    let token = random_token("tgs_");
+    let mut conn = app.store.pool().acquire().await?;
+    tokens::insert_service_token(&mut conn, &random_id("st_"), &name, &token_digest(&token), app.now_ms()).await?;
+    Ok(token)
+}
+
+async fn create_service_token(config: Config, name: &str) -> anyhow::Result<()> {
+    let app = App::open(config, Arc::new(SystemClock)).await?;
+    let token = issue_service_token(&app, name).await?;
+    println!("token: {token}");
+    app.store.close().await;
+    Ok(())
+}
+
+/// Walks the chain in `seq` order with flat memory; compares the end with
+/// the recorded head. Prints the head so it can be anchored elsewhere.
+pub async fn verify_chain(store: &Store) -> anyhow::Result<Result<(i64, String, u64), String>> {
+    let mut conn = store.pool().acquire().await?;
+    let mut verifier = ChainVerifier::default();
+    let mut after = 0;
+    loop {
+        let page = audit::page_after(&mut conn, after, 1000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for row in &page {
+            if let Err(brk) = verifier.push(&row.event(), &row.prev_hash, &row.hash) {
+                return Ok(Err(format!("audit chain broken: {brk}")));
+            }
+        }
+    }
+    let (head_seq, head_hash) = audit::head(&mut conn).await?;
+    let (seq, hash) = verifier.head();
+    if head_seq != seq || head_hash != hash {
+        return Ok(Err(format!(
+            "audit chain broken: the recorded head is seq {head_seq} but the last event is seq {seq} \
+             (the newest events were removed, or the head was edited)"
+        )));
+    }
+    Ok(Ok((seq, hash.to_owned(), verifier.checked())))
+}
+
+async fn verify_audit(config: Config) -> ExitCode {
+    let store = match Store::connect(&config.database.url, config.database.max_connections).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = verify_chain(&store).await;
+    store.close().await;
+    match outcome {
+        Ok(Ok((seq, hash, checked))) => {
+            println!("ok: {checked} events verified");
+            println!("head: seq {seq} hash {hash}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(broken)) => {
+            eprintln!("{broken}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

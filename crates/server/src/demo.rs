@@ -1,0 +1,192 @@
+//! `tollgate-server demo`: a fresh SQLite database with realistic data,
+//! log sinks for SMS and email, served on loopback. Prints `url:` and the
+//! tokens only once the data is in and requests are accepted.
+
+use crate::app::App;
+use crate::clock::{to_ms, SystemClock};
+use crate::config::{Config, EmailProvider, Secret, SmsProvider};
+use crate::crypto::{random_id, Keys};
+use crate::startup::Server;
+use crate::store::audit::{self, NewEvent};
+use crate::store::{outbox, users};
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use time::Duration;
+use tollgate_core::audit::ActorKind;
+use tollgate_core::mask::mask_email;
+use tollgate_core::phone::PhoneNumber;
+use tollgate_core::purpose::Purpose;
+
+const COMPANIES: [&str; 32] = [
+    "Acme Logistics",
+    "Birchwood Dental",
+    "Cobalt Analytics",
+    "Dunmore Legal",
+    "Elm Street Bakery",
+    "Fjord Shipping",
+    "Granite Insurance",
+    "Harbour Clinics",
+    "Ironbridge Foundry",
+    "Juniper Schools",
+    "Kestrel Aviation",
+    "Lumen Energy",
+    "Meridian Bank",
+    "Northgate Retail",
+    "Oakridge Farms",
+    "Pinnacle Hotels",
+    "Quayside Media",
+    "Redwood Builders",
+    "Saffron Foods",
+    "Tidewater Utilities",
+    "Umber Architects",
+    "Vantage Telecom",
+    "Willow Care Homes",
+    "Xenon Labs",
+    "Yardley Motors",
+    "Zephyr Travel",
+    "Atlas Pharma",
+    "Beacon Charities",
+    "Cedar Accountants",
+    "Delta Freight",
+    "Ember Games",
+    "Foxglove Florists",
+];
+const FIRST: [&str; 12] =
+    ["Ann", "Ben", "Chloe", "Dev", "Ella", "Finn", "Grace", "Hugo", "Isla", "Jack", "Kira", "Leo"];
+const LAST: [&str; 10] = ["Smith", "Jones", "Patel", "Brown", "Khan", "Evans", "Wilson", "Taylor", "Davies", "Moore"];
+
+pub async fn run(mut config: Config, listen: String, db: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = db.unwrap_or_else(|| std::env::temp_dir().join("tollgate-demo.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    config.server.listen = listen;
+    config.database.url = format!("sqlite://{}", path.display());
+    config.sms.provider = SmsProvider::Log;
+    config.email.provider = EmailProvider::Log;
+    if config.codes.hmac_key.is_empty() {
+        config.codes.hmac_key = Secret::new(Keys::generate_master_b64());
+    }
+    let server = Server::start(config, Arc::new(SystemClock)).await?;
+    seed(&server.app).await?;
+    let service_token = crate::cli::issue_service_token(&server.app, "demo web tier").await?;
+    println!("url: {}", server.url());
+    println!("service_token: {service_token}");
+    eprintln!("demo database: {} (recreated at every start)", path.display());
+    crate::cli::wait_for_signal().await;
+    server.stop().await;
+    Ok(())
+}
+
+/// Deterministic demo data: contracts, users with and without 2FA,
+/// notification history with sent and failed deliveries, 90 days of audit.
+pub async fn seed(app: &App) -> anyhow::Result<()> {
+    let now = app.now();
+    let start = now - Duration::days(90);
+    let mut tx = app.store.begin().await?;
+    let engine = app.store.engine();
+    let mut n: i64 = 0;
+    for (ci, company) in COMPANIES.iter().enumerate() {
+        let contract_id = format!("C-{}", 10001 + ci);
+        let created = to_ms(start + Duration::hours(i64::try_from(ci).unwrap_or(0)));
+        users::insert_contract(&mut tx, &contract_id, company, created).await?;
+        let domain: String =
+            company.to_ascii_lowercase().split(' ').next().unwrap_or("example").to_owned() + ".example";
+        let size = 8 + (ci * 7) % 40;
+        for ui in 0..size {
+            n += 1;
+            let first = FIRST[(ci + ui) % FIRST.len()];
+            let last = LAST[(ci * 3 + ui) % LAST.len()];
+            let user_id = format!("u-{}", 50000 + n);
+            let email = format!("{}.{}{}@{domain}", first.to_ascii_lowercase(), last.to_ascii_lowercase(), ui);
+            let joined = to_ms(start + Duration::hours(n % (24 * 80)));
+            users::insert_user(&mut tx, &user_id, &contract_id, &email, &format!("{first} {last}"), joined).await?;
+            let user_event = |action: &'static str, at: i64, detail: serde_json::Value| (action, at, detail);
+            let mut events = vec![user_event("user.created", joined, json!({}))];
+            // Two users in three have 2FA; every contract has both kinds.
+            if ui % 3 != 2 {
+                let raw = format!("+4474{:08}", 100_000 + n);
+                let phone = PhoneNumber::parse(&raw).map_err(|e| anyhow::anyhow!("demo phone {raw}: {e}"))?;
+                let enabled = joined + 3_600_000 * (1 + n % 200);
+                users::set_phone(
+                    &mut tx,
+                    &user_id,
+                    &app.keys.seal(phone.e164()),
+                    phone.masked(),
+                    &app.keys.phone_digest(phone.e164()),
+                    enabled,
+                    enabled,
+                )
+                .await?;
+                let row =
+                    users::find_user(&mut tx, &user_id).await?.ok_or_else(|| anyhow::anyhow!("demo user vanished"))?;
+                let failed = n % 11 == 0;
+                history(app, &mut tx, &row, Purpose::EnableCode, phone.masked(), enabled - 60_000, failed).await?;
+                history(app, &mut tx, &row, Purpose::EnableCode, phone.masked(), enabled - 30_000, false).await?;
+                history(app, &mut tx, &row, Purpose::TwoFactorEnabled, &mask_email(&email), enabled, false).await?;
+                events.push(user_event("two_factor.enabled", enabled, json!({ "phone_masked": phone.masked() })));
+                let login = enabled + 86_400_000 * (1 + n % 20);
+                if login < to_ms(now) {
+                    history(app, &mut tx, &row, Purpose::LoginCode, phone.masked(), login, n % 13 == 0).await?;
+                    events.push(user_event("login.challenged", login, json!({ "reasons": ["new_ip", "new_device"] })));
+                    events.push(user_event("challenge.verified", login + 40_000, json!({})));
+                }
+            }
+            for (action, at, detail) in events {
+                let event = NewEvent {
+                    actor_kind: if action == "user.created" { ActorKind::Service } else { ActorKind::User },
+                    actor_id: if action == "user.created" { "st_demo" } else { &user_id },
+                    action,
+                    contract_id: Some(&contract_id),
+                    user_id: Some(&user_id),
+                    ip: Some("203.0.113.10"),
+                    detail,
+                };
+                audit::append(&mut tx, engine, at, event).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn history(
+    app: &App,
+    c: &mut crate::store::Conn,
+    user: &users::UserRow,
+    purpose: Purpose,
+    masked: &str,
+    at: i64,
+    failed: bool,
+) -> anyhow::Result<()> {
+    let id = random_id("n_");
+    let sealed = app.keys.seal("{}");
+    outbox::enqueue(
+        c,
+        outbox::NewNotification {
+            id: &id,
+            user_id: &user.id,
+            contract_id: &user.contract_id,
+            channel: purpose.channel().as_str(),
+            purpose: purpose.as_str(),
+            recipient_masked: masked,
+            payload_sealed: &sealed,
+            now: at,
+        },
+    )
+    .await?;
+    if failed {
+        outbox::mark_failed(
+            c,
+            &id,
+            8,
+            "twilio 400 error 21610: Attempt to send to unsubscribed recipient",
+            at + 600_000,
+        )
+        .await?;
+    } else {
+        outbox::mark_sent(c, &id, 1, Some("SMdemo"), at + 1_500).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! HTTP plumbing shared by the routes: strict JSON bodies, bearer tokens.
+
+pub mod auth;
+pub mod body;

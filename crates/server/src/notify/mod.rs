@@ -1,0 +1,197 @@
+//! Delivery of the outbox. A worker claims due rows with a lease, delivers
+//! them, and records the result: `sent` (provider accepted), a retry with
+//! exponential backoff, or `failed` after `outbox.max_attempts` or a
+//! permanent refusal. Sent and failed rows lose their sealed text. A crash
+//! loses nothing: an unfinished row's lease runs out and it is delivered by
+//! the next worker to look.
+
+pub mod email;
+pub mod sms;
+
+use crate::app::App;
+use crate::clock::to_ms;
+use crate::store::outbox::{self, Claimed};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// How long a claimed row is reserved for one delivery attempt.
+const LEASE: Duration = Duration::from_secs(60);
+const BATCH: i64 = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// Worth trying again later (network, 5xx, rate limit).
+    Transient(String),
+    /// The provider refused this message for good (bad number, bad address).
+    Permanent(String),
+}
+
+/// The sealed text of a notification.
+#[derive(Debug, Deserialize)]
+pub struct Payload {
+    pub to: String,
+    pub subject: Option<String>,
+    pub body: String,
+}
+
+/// Removes runs of 6+ digits (phone numbers, codes) from provider errors
+/// before they are stored or logged.
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 6 {
+            out.push_str("•••");
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for ch in text.chars() {
+        if ch.is_ascii_digit() {
+            run.push(ch);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(ch);
+        }
+    }
+    flush(&mut run, &mut out);
+    out.chars().take(500).collect()
+}
+
+pub struct Deliverers {
+    pub sms: sms::SmsSender,
+    pub email: email::EmailSender,
+}
+
+impl Deliverers {
+    pub fn from_config(app: &App) -> Result<Self, String> {
+        Ok(Self {
+            sms: sms::SmsSender::from_config(&app.config)?,
+            email: email::EmailSender::from_config(&app.config)?,
+        })
+    }
+
+    async fn deliver(&self, channel: &str, payload: &Payload) -> Result<Option<String>, DeliveryError> {
+        match channel {
+            "sms" => self.sms.send(payload).await,
+            "email" => self.email.send(payload).await,
+            other => Err(DeliveryError::Permanent(format!("unknown channel {other}"))),
+        }
+    }
+}
+
+/// Runs until `shutdown` turns true; the batch in hand is finished first.
+pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(app.config.outbox.poll_ms.max(10));
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let batch = match claim(&app).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::error!(%error, "outbox: cannot claim notifications");
+                Vec::new()
+            }
+        };
+        if batch.is_empty() {
+            tokio::select! {
+                () = app.outbox_wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let mut tasks = JoinSet::new();
+        for row in batch {
+            let app = Arc::clone(&app);
+            let deliverers = Arc::clone(&deliverers);
+            tasks.spawn(async move { deliver_one(&app, &deliverers, row).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn claim(app: &App) -> sqlx::Result<Vec<Claimed>> {
+    let now = app.now();
+    let lease_until = to_ms(now + LEASE);
+    let mut tx = app.store.begin().await?;
+    let rows = outbox::claim_due(&mut tx, app.store.engine(), to_ms(now), lease_until, BATCH).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+async fn deliver_one(app: &App, deliverers: &Deliverers, row: Claimed) {
+    let attempts = row.attempts + 1;
+    let payload = row
+        .payload_sealed
+        .as_deref()
+        .ok_or_else(|| DeliveryError::Permanent("message text is missing".into()))
+        .and_then(|sealed| app.keys.unseal(sealed).map_err(|e| DeliveryError::Permanent(e.to_string())))
+        .and_then(|json| serde_json::from_str::<Payload>(&json).map_err(|e| DeliveryError::Permanent(e.to_string())));
+    let result = match payload {
+        Ok(payload) => deliverers.deliver(&row.channel, &payload).await,
+        Err(e) => Err(e),
+    };
+    let now = app.now();
+    let now_ms = to_ms(now);
+    let outcome = async {
+        let mut conn = app.store.pool().acquire().await?;
+        match &result {
+            Ok(provider_id) => {
+                tracing::info!(id = %row.id, purpose = %row.purpose, channel = %row.channel, attempts, "notification sent");
+                outbox::mark_sent(&mut conn, &row.id, attempts, provider_id.as_deref(), now_ms).await
+            }
+            Err(DeliveryError::Permanent(e)) => {
+                let e = scrub(e);
+                tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, "notification refused for good");
+                outbox::mark_failed(&mut conn, &row.id, attempts, &e, now_ms).await
+            }
+            Err(DeliveryError::Transient(e)) => {
+                let e = scrub(e);
+                if attempts >= i64::from(app.config.outbox.max_attempts) {
+                    tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, attempts, "notification given up");
+                    outbox::mark_failed(&mut conn, &row.id, attempts, &e, now_ms).await
+                } else {
+                    let backoff = backoff_ms(app.config.outbox.retry_base_ms, attempts);
+                    tracing::info!(id = %row.id, purpose = %row.purpose, error = %e, attempts, backoff_ms = backoff, "notification will be retried");
+                    outbox::mark_retry(&mut conn, &row.id, attempts, &e, now_ms + backoff, now_ms).await
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(error) = outcome {
+        tracing::error!(id = %row.id, %error, "outbox: cannot record a delivery result; the lease will expire and it is retried");
+    }
+}
+
+/// `base · 2^(attempts-1)`, at most 5 minutes.
+pub fn backoff_ms(base_ms: u64, attempts: i64) -> i64 {
+    let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    let ms = base_ms.saturating_mul(1u64 << exp).min(300_000);
+    i64::try_from(ms).unwrap_or(300_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_phone_numbers_and_codes() {
+        assert_eq!(scrub("The 'To' number +15005550001 is not valid"), "The 'To' number +••• is not valid");
+        assert_eq!(scrub("code 123456 and 12345"), "code ••• and 12345");
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff_ms(1000, 1), 1000);
+        assert_eq!(backoff_ms(1000, 2), 2000);
+        assert_eq!(backoff_ms(1000, 4), 8000);
+        assert_eq!(backoff_ms(1000, 30), 300_000);
+    }
+}

@@ -1,0 +1,114 @@
+//! The audit log: append under the head row's lock (one chain, no forks,
+//! whatever the number of writers), and read back in `seq` order.
+
+use super::{for_update, Conn, Engine};
+use sqlx::FromRow;
+use tollgate_core::audit::{ActorKind, AuditEvent};
+
+pub struct NewEvent<'a> {
+    pub actor_kind: ActorKind,
+    pub actor_id: &'a str,
+    pub action: &'a str,
+    pub contract_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+    pub detail: serde_json::Value,
+}
+
+/// Appends one event in the caller's transaction; returns its `seq`.
+pub async fn append(c: &mut Conn, engine: Engine, at_ms: i64, e: NewEvent<'_>) -> sqlx::Result<i64> {
+    let (head_seq, head_hash): (i64, String) =
+        sqlx::query_as(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", for_update(engine)))
+            .fetch_one(&mut *c)
+            .await?;
+    let event = AuditEvent {
+        seq: head_seq + 1,
+        at_ms,
+        actor_kind: e.actor_kind.as_str().to_owned(),
+        actor_id: e.actor_id.to_owned(),
+        action: e.action.to_owned(),
+        contract_id: e.contract_id.map(str::to_owned),
+        user_id: e.user_id.map(str::to_owned),
+        ip: e.ip.map(str::to_owned),
+        detail: e.detail.to_string(),
+    };
+    let hash = event.chain_hash(&head_hash);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(event.seq)
+    .bind(event.at_ms)
+    .bind(&event.actor_kind)
+    .bind(&event.actor_id)
+    .bind(&event.action)
+    .bind(&event.contract_id)
+    .bind(&event.user_id)
+    .bind(&event.ip)
+    .bind(&event.detail)
+    .bind(&head_hash)
+    .bind(&hash)
+    .execute(&mut *c)
+    .await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(event.seq)
+        .bind(&hash)
+        .execute(&mut *c)
+        .await?;
+    Ok(event.seq)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub seq: i64,
+    pub at: i64,
+    pub actor_kind: String,
+    pub actor_id: String,
+    pub action: String,
+    pub contract_id: Option<String>,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl EventRow {
+    pub fn event(&self) -> AuditEvent {
+        AuditEvent {
+            seq: self.seq,
+            at_ms: self.at,
+            actor_kind: self.actor_kind.clone(),
+            actor_id: self.actor_id.clone(),
+            action: self.action.clone(),
+            contract_id: self.contract_id.clone(),
+            user_id: self.user_id.clone(),
+            ip: self.ip.clone(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+const EVENT_COLUMNS: &str = "seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, prev_hash, hash";
+
+/// The next page of events after `after_seq`, in order.
+pub async fn page_after(c: &mut Conn, after_seq: i64, limit: i64) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"))
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+}
+
+/// The recorded head of the chain.
+pub async fn head(c: &mut Conn) -> sqlx::Result<(i64, String)> {
+    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(c).await
+}
+
+/// Events of one user, oldest first (tests and the admin views).
+pub async fn for_user(c: &mut Conn, user_id: &str) -> sqlx::Result<Vec<EventRow>> {
+    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE user_id = $1 ORDER BY seq"))
+        .bind(user_id)
+        .fetch_all(c)
+        .await
+}

@@ -1,0 +1,148 @@
+//! The notification outbox. Rows are written in the transaction of the
+//! change they report and claimed by delivery workers with a lease, so any
+//! number of workers (and instances) deliver each row once; PostgreSQL
+//! claims with `FOR UPDATE SKIP LOCKED`.
+
+use super::{Conn, Engine};
+use sqlx::FromRow;
+
+pub struct NewNotification<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub contract_id: &'a str,
+    pub channel: &'a str,
+    pub purpose: &'a str,
+    pub recipient_masked: &'a str,
+    pub payload_sealed: &'a str,
+    pub now: i64,
+}
+
+pub async fn enqueue(c: &mut Conn, n: NewNotification<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
+         payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8)",
+    )
+    .bind(n.id)
+    .bind(n.user_id)
+    .bind(n.contract_id)
+    .bind(n.channel)
+    .bind(n.purpose)
+    .bind(n.recipient_masked)
+    .bind(n.payload_sealed)
+    .bind(n.now)
+    .execute(c)
+    .await
+    .map(drop)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub id: String,
+    pub channel: String,
+    pub purpose: String,
+    pub payload_sealed: Option<String>,
+    pub attempts: i64,
+}
+
+/// Claims up to `limit` due rows until `lease_until`.
+pub async fn claim_due(
+    c: &mut Conn,
+    engine: Engine,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<Claimed>> {
+    let skip_locked = match engine {
+        Engine::Sqlite => "",
+        Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+    };
+    sqlx::query_as(&format!(
+        "UPDATE notifications SET claimed_until = $1 WHERE id IN (\
+           SELECT id FROM notifications WHERE status = 'queued' AND next_attempt_at <= $2 \
+           AND (claimed_until IS NULL OR claimed_until < $2) \
+           ORDER BY next_attempt_at LIMIT $3{skip_locked}) \
+         RETURNING id, channel, purpose, payload_sealed, attempts"
+    ))
+    .bind(lease_until)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+}
+
+pub async fn mark_sent(c: &mut Conn, id: &str, attempts: i64, provider_id: Option<&str>, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notifications SET status = 'sent', attempts = $2, provider_id = $3, sent_at = $4, \
+         payload_sealed = NULL, claimed_until = NULL, last_error = NULL, updated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(provider_id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(drop)
+}
+
+pub async fn mark_retry(
+    c: &mut Conn,
+    id: &str,
+    attempts: i64,
+    error: &str,
+    next_at: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notifications SET attempts = $2, last_error = $3, next_attempt_at = $4, \
+         claimed_until = NULL, updated_at = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(error)
+    .bind(next_at)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(drop)
+}
+
+/// Gives a notification up: `failed`, and its text erased.
+pub async fn mark_failed(c: &mut Conn, id: &str, attempts: i64, error: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE notifications SET status = 'failed', attempts = $2, last_error = $3, \
+         payload_sealed = NULL, claimed_until = NULL, updated_at = $4 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(attempts)
+    .bind(error)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(drop)
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct NotificationRow {
+    pub id: String,
+    pub user_id: String,
+    pub channel: String,
+    pub purpose: String,
+    pub recipient_masked: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// A user's notifications, newest first.
+pub async fn for_user(c: &mut Conn, user_id: &str) -> sqlx::Result<Vec<NotificationRow>> {
+    sqlx::query_as(
+        "SELECT id, user_id, channel, purpose, recipient_masked, status, attempts, last_error, created_at, sent_at \
+         FROM notifications WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .fetch_all(c)
+    .await
+}
