@@ -236,11 +236,14 @@ pub struct OutboxConfig {
     pub poll_ms: u64,
     /// First retry delay; doubles per try, capped at 5 minutes.
     pub retry_base_ms: u64,
+    /// How long a worker owns a claimed row. A crashed worker's rows go
+    /// out again after this; it must exceed the SMS and SMTP timeouts.
+    pub lease_secs: u64,
 }
 
 impl Default for OutboxConfig {
     fn default() -> Self {
-        Self { max_attempts: 8, poll_ms: 500, retry_base_ms: 1000 }
+        Self { max_attempts: 8, poll_ms: 500, retry_base_ms: 1000, lease_secs: 60 }
     }
 }
 
@@ -342,6 +345,13 @@ impl Config {
         }
         if !self.risk.geoip_db.is_empty() && !Path::new(&self.risk.geoip_db).is_file() {
             return Err(invalid("risk.geoip_db", format!("{} is not a readable file", self.risk.geoip_db)));
+        }
+        let slowest = self.sms.twilio.timeout_secs.max(self.email.smtp.timeout_secs);
+        if self.outbox.lease_secs <= slowest {
+            return Err(invalid(
+                "outbox.lease_secs",
+                format!("must be longer than the slowest delivery timeout ({slowest} s)"),
+            ));
         }
         if self.outbox.max_attempts == 0 {
             return Err(invalid("outbox.max_attempts", "must be at least 1"));

@@ -17,8 +17,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// How long a claimed row is reserved for one delivery attempt.
-const LEASE: Duration = Duration::from_secs(60);
 const BATCH: i64 = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +116,8 @@ pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown
 
 async fn claim(app: &App) -> sqlx::Result<Vec<Claimed>> {
     let now = app.now();
-    let lease_until = to_ms(now + LEASE);
+    let lease = time::Duration::seconds(i64::try_from(app.config.outbox.lease_secs).unwrap_or(60));
+    let lease_until = to_ms(now + lease);
     let mut tx = app.store.begin().await?;
     let rows = outbox::claim_due(&mut tx, app.store.engine(), to_ms(now), lease_until, BATCH).await?;
     tx.commit().await?;

@@ -1,0 +1,160 @@
+//! The real binary as a separate process: a crash after a change commits
+//! loses no email and sends it once; SIGTERM stops gracefully; bad
+//! configuration is refused with the key's name.
+
+use crate::support::{test_config, FakeTwilio, SmtpSink};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate-server");
+const PHONE: &str = "+447400123456";
+
+fn command(config: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--config").arg(config).env_remove("TOLLGATE_CONFIG").env("RUST_LOG", "info");
+    cmd
+}
+
+/// A server process, killed if a test fails while it runs.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `serve`; returns the process and its URL once it listens.
+fn serve(config: &Path) -> (Proc, String, mpsc::Receiver<String>) {
+    let mut child = Proc(command(config).arg("serve").stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap());
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(20)).expect("server printed nothing");
+        if let Some(at) = line.find("listening on http://") {
+            let rest = &line[at + "listening on ".len()..];
+            let url: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+            return (child, url, rx);
+        }
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+    }
+}
+
+fn write_config(dir: &Path, config: &tollgate_server::Config) -> std::path::PathBuf {
+    let path = dir.join("tollgate.toml");
+    std::fs::write(&path, toml::to_string(config).unwrap()).unwrap();
+    path
+}
+
+fn service_token(config: &Path) -> String {
+    let out = command(config).args(["service-token", "create", "--name", "crash-test"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = stdout.trim().strip_prefix("token: ").expect("token: line").to_owned();
+    assert!(token.len() >= 32 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&token), "the token must not be logged");
+    token
+}
+
+async fn call(url: &str, token: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_crash_after_commit_loses_no_email_and_sends_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    // Hold the SMTP server back: the port listens but nobody answers yet.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = test_config(&dir, &twilio, held.local_addr().unwrap().port());
+    let path = write_config(dir.path(), &config);
+    let token = service_token(&path);
+
+    let (mut first, url, _log) = serve(&path);
+    let put = reqwest::Method::PUT;
+    let post = reqwest::Method::POST;
+    assert_eq!(call(&url, &token, put.clone(), "/v1/contracts/C-1", json!({"name": "Acme"})).await.0, 201);
+    let user = json!({"contract_id": "C-1", "email": "ann@example.com", "display_name": "Ann"});
+    assert_eq!(call(&url, &token, put, "/v1/users/u-1", user).await.0, 201);
+    let (status, flow) =
+        call(&url, &token, post.clone(), "/v1/users/u-1/two-factor/enable", json!({"phone": PHONE})).await;
+    assert_eq!(status, 202);
+    let code = twilio.code_after(PHONE, 0).await;
+    let flow_id = flow["flow_id"].as_str().unwrap();
+    let (status, _) = call(&url, &token, post, &format!("/v1/flows/{flow_id}/confirm"), json!({"code": code})).await;
+    assert_eq!(status, 200, "the change is committed");
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+
+    let smtp = SmtpSink::serve(held);
+    assert!(smtp.to("ann@example.com").is_empty(), "nothing was delivered before the crash");
+    let (second, _, _log2) = serve(&path);
+    let mail = smtp.wait("ann@example.com", "turned on").await;
+    assert!(mail.body.contains("+44•••••••456"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.to("ann@example.com").len(), 1, "the email goes out exactly once");
+    drop(second);
+}
+
+#[tokio::test]
+async fn sigterm_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let smtp = SmtpSink::start();
+    let path = write_config(dir.path(), &test_config(&dir, &twilio, smtp.port));
+    let (mut child, url, log) = serve(&path);
+    assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), 200);
+    let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let lines: Vec<String> = log.try_iter().collect();
+    assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:?}");
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_naming_the_key() {
+    let out = Command::new(BIN)
+        .arg("serve")
+        .env_remove("TOLLGATE_CONFIG")
+        .env("TOLLGATE_CODES__LOCK_AFTER_FAILURES", "150")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("codes.lock_after_failures"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[sms]\nprovider = \"carrier-pigeon\"\n").unwrap();
+    let out = command(&path).arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("carrier-pigeon") || stderr.contains("provider"), "{stderr}");
+}

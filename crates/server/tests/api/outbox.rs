@@ -1,0 +1,109 @@
+//! Notifications: recorded with channel, purpose, masked recipient, status,
+//! attempts and last error; retried with backoff; never holding a code or a
+//! whole phone number at rest.
+
+use crate::support::TestApp;
+use serde_json::json;
+use sqlx::Row;
+
+const PHONE: &str = "+447400123456";
+
+#[tokio::test]
+async fn every_notification_is_recorded_and_erased_once_sent() {
+    let app = TestApp::start().await;
+    let email = app.user_with_2fa("u-1", PHONE).await;
+    app.smtp.wait(&email, "turned on").await;
+    app.drain_outbox().await;
+    let rows = app
+        .sql_rows(
+            "SELECT channel, purpose, recipient_masked, status, attempts, last_error, payload_sealed, sent_at, provider_id \
+             FROM notifications WHERE user_id = 'u-1' ORDER BY created_at, channel DESC",
+        )
+        .await;
+    let summary: Vec<(String, String, String, String, i64)> =
+        rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("sms".into(), "enable_code".into(), "+44•••••••456".into(), "sent".into(), 1),
+            ("email".into(), "two_factor_enabled".into(), "u•••@example.com".into(), "sent".into(), 1),
+        ]
+    );
+    for row in &rows {
+        assert_eq!(row.get::<Option<String>, _>(5), None);
+        assert_eq!(row.get::<Option<String>, _>(6), None, "sealed text must be erased once sent");
+        assert!(row.get::<Option<i64>, _>(7).is_some());
+    }
+    assert!(rows[0].get::<Option<String>, _>(8).unwrap().starts_with("SM"));
+}
+
+#[tokio::test]
+async fn no_code_or_whole_phone_number_is_stored_in_clear() {
+    let app = TestApp::start().await;
+    app.user_with_2fa("u-1", PHONE).await;
+    let answer = app.post("/v1/logins", json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-x"})).await;
+    answer.ok(200);
+    let code = app.twilio.code_after(PHONE, 1).await;
+    let enable_code = app.twilio.nth_to(PHONE, 1).await.code();
+    // Checkpoint the WAL so the main file holds everything, then scan every byte.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(app.server.app.store.pool()).await.unwrap();
+    let mut bytes = std::fs::read(app.db_path()).unwrap();
+    if let Ok(wal) = std::fs::read(format!("{}-wal", app.db_path().display())) {
+        bytes.extend(wal);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("7400123456"), "a whole phone number is stored in clear");
+    assert!(!text.contains(&code), "a live code is stored in clear");
+    assert!(!text.contains(&enable_code), "a used code is stored in clear");
+    assert!(!text.contains(&app.token), "a token is stored in clear");
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_permanent_ones_fail() {
+    let app = TestApp::start().await;
+    app.user("u-1").await;
+    // First attempt: Twilio is down (500); the retry goes through.
+    app.twilio.script(500, json!({"code": 20500, "message": "Internal Server Error"}));
+    app.post("/v1/users/u-1/two-factor/enable", json!({"phone": PHONE})).await.ok(202);
+    app.drain_outbox_as_time_passes().await;
+    let sms = app.twilio.nth_to(PHONE, 1).await;
+    assert_eq!(sms.from, crate::support::FROM);
+    let row = &app.sql_rows("SELECT status, attempts, last_error FROM notifications").await[0];
+    assert_eq!(row.get::<String, _>(0), "sent");
+    assert_eq!(row.get::<i64, _>(1), 2);
+    assert_eq!(row.get::<Option<String>, _>(2), None);
+
+    // A number Twilio refuses for good: failed at once, error kept, number scrubbed.
+    app.user("u-2").await;
+    app.twilio.script(400, json!({"code": 21211, "message": "The 'To' number +447812000777 is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}));
+    app.post("/v1/users/u-2/two-factor/enable", json!({"phone": "+447812000777"})).await.ok(202);
+    app.drain_outbox().await;
+    let row = &app
+        .sql_rows("SELECT status, attempts, last_error, payload_sealed FROM notifications WHERE user_id = 'u-2'")
+        .await[0];
+    assert_eq!(row.get::<String, _>(0), "failed");
+    assert_eq!(row.get::<i64, _>(1), 1);
+    let error: String = row.get(2);
+    assert!(error.contains("21211"), "{error}");
+    assert!(!error.contains("7812000777"), "{error}");
+    assert_eq!(row.get::<Option<String>, _>(3), None);
+}
+
+#[tokio::test]
+async fn an_unreachable_smtp_server_is_retried_then_given_up() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = TestApp::start_with(|c| {
+        c.email.smtp.port = port;
+        c.outbox.max_attempts = 3;
+        c.outbox.retry_base_ms = 10;
+    })
+    .await;
+    app.user_with_2fa("u-1", PHONE).await;
+    app.drain_outbox_as_time_passes().await;
+    let row = &app.sql_rows("SELECT status, attempts, last_error FROM notifications WHERE channel = 'email'").await[0];
+    assert_eq!(row.get::<String, _>(0), "failed");
+    assert_eq!(row.get::<i64, _>(1), 3);
+    assert!(row.get::<Option<String>, _>(2).unwrap().contains("smtp"));
+}
