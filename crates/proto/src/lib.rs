@@ -4,6 +4,7 @@
 //! Requests refuse unknown fields, so a typo is a clear `invalid_request`
 //! rather than a silently ignored value.
 
+pub mod admin;
 pub mod error;
 pub mod service;
 

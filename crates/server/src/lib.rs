@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod geoip;
 pub mod http;
+pub mod managers;
 pub mod notify;
 pub mod routes;
 pub mod service;

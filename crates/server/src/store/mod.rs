@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod codes;
+pub mod managers;
 pub mod outbox;
 pub mod tokens;
 pub mod users;

@@ -39,9 +39,10 @@ pub async fn find_contract(c: &mut Conn, id: &str) -> sqlx::Result<Option<Contra
 }
 
 pub async fn insert_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO contracts (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+    sqlx::query("INSERT INTO contracts (id, name, name_lower, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
         .bind(id)
         .bind(name)
+        .bind(name.to_lowercase())
         .bind(now)
         .execute(c)
         .await
@@ -49,9 +50,10 @@ pub async fn insert_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sq
 }
 
 pub async fn rename_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE contracts SET name = $2, updated_at = $3 WHERE id = $1")
+    sqlx::query("UPDATE contracts SET name = $2, name_lower = $3, updated_at = $4 WHERE id = $1")
         .bind(id)
         .bind(name)
+        .bind(name.to_lowercase())
         .bind(now)
         .execute(c)
         .await
