@@ -39,9 +39,44 @@ enum Command {
     /// Service tokens for the product's web tier.
     #[command(subcommand)]
     ServiceToken(ServiceTokenCommand),
+    /// Account managers and their contracts.
+    #[command(subcommand)]
+    Manager(ManagerCommand),
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum ManagerCommand {
+    /// Create a manager; prints `manager_id: …` and `token: …` once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Let a manager see and act on a contract.
+    Assign {
+        #[arg(long)]
+        manager: String,
+        #[arg(long)]
+        contract: String,
+    },
+    /// Take a contract away from a manager.
+    Unassign {
+        #[arg(long)]
+        manager: String,
+        #[arg(long)]
+        contract: String,
+    },
+    /// Revoke a manager's token: it stops working at once.
+    Revoke {
+        #[arg(long)]
+        manager: String,
+    },
+    /// List managers with their number of contracts.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -99,6 +134,10 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(config) => create_service_token(config, &name).await,
             Err(code) => return code,
         },
+        Command::Manager(command) => match load_config(cli.config.as_deref()) {
+            Ok(config) => manager_command(config, command).await,
+            Err(code) => return code,
+        },
         Command::Audit(AuditCommand::Verify) => match load_config(cli.config.as_deref()) {
             Ok(config) => return verify_audit(config).await,
             Err(code) => return code,
@@ -111,6 +150,39 @@ async fn run(cli: Cli) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn manager_command(config: Config, command: ManagerCommand) -> anyhow::Result<()> {
+    let app = App::open(config, Arc::new(SystemClock)).await?;
+    let said = |changed: bool, yes: &str, no: &str| eprintln!("{}", if changed { yes } else { no });
+    match command {
+        ManagerCommand::Create { name, email } => {
+            let (id, token) = crate::managers::create(&app, &name, &email).await?;
+            println!("manager_id: {id}");
+            println!("token: {token}");
+        }
+        ManagerCommand::Assign { manager, contract } => {
+            let changed = crate::managers::assign(&app, &manager, &contract).await?;
+            said(changed, "assigned", "already assigned");
+        }
+        ManagerCommand::Unassign { manager, contract } => {
+            let changed = crate::managers::unassign(&app, &manager, &contract).await?;
+            said(changed, "unassigned", "was not assigned");
+        }
+        ManagerCommand::Revoke { manager } => {
+            let changed = crate::managers::revoke(&app, &manager).await?;
+            said(changed, "revoked: the token no longer works", "already revoked");
+        }
+        ManagerCommand::List => {
+            let mut conn = app.store.pool().acquire().await?;
+            for (m, contracts) in crate::store::managers::list(&mut conn).await? {
+                let state = if m.revoked_at.is_some() { "revoked" } else { "active" };
+                println!("{}\t{}\t{}\t{contracts} contracts\t{state}", m.id, m.name, m.email);
+            }
+        }
+    }
+    app.store.close().await;
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

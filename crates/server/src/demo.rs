@@ -71,7 +71,14 @@ pub async fn run(mut config: Config, listen: String, db: Option<PathBuf>) -> any
     let server = Server::start(config, Arc::new(SystemClock)).await?;
     seed(&server.app).await?;
     let service_token = crate::cli::issue_service_token(&server.app, "demo web tier").await?;
+    let (manager_id, manager_token) =
+        crate::managers::create(&server.app, "Dana Whitfield", "dana@tollgate.example").await?;
+    // The demo manager looks after all but the last four contracts.
+    for ci in 0..COMPANIES.len() - 4 {
+        crate::managers::assign(&server.app, &manager_id, &format!("C-{}", 10001 + ci)).await?;
+    }
     println!("url: {}", server.url());
+    println!("token: {manager_token}");
     println!("service_token: {service_token}");
     eprintln!("demo database: {} (recreated at every start)", path.display());
     crate::cli::wait_for_signal().await;
@@ -87,13 +94,15 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
     let mut tx = app.store.begin().await?;
     let engine = app.store.engine();
     let mut n: i64 = 0;
+    // (at, contract, user, action, detail): appended in time order at the end.
+    let mut log: Vec<(i64, String, String, &'static str, serde_json::Value)> = Vec::new();
     for (ci, company) in COMPANIES.iter().enumerate() {
         let contract_id = format!("C-{}", 10001 + ci);
         let created = to_ms(start + Duration::hours(i64::try_from(ci).unwrap_or(0)));
         users::insert_contract(&mut tx, &contract_id, company, created).await?;
         let domain: String =
             company.to_ascii_lowercase().split(' ').next().unwrap_or("example").to_owned() + ".example";
-        let size = 8 + (ci * 7) % 40;
+        let size = 20 + (ci * 7) % 30;
         for ui in 0..size {
             n += 1;
             let first = FIRST[(ci + ui) % FIRST.len()];
@@ -134,18 +143,23 @@ pub async fn seed(app: &App) -> anyhow::Result<()> {
                 }
             }
             for (action, at, detail) in events {
-                let event = NewEvent {
-                    actor_kind: if action == "user.created" { ActorKind::Service } else { ActorKind::User },
-                    actor_id: if action == "user.created" { "st_demo" } else { &user_id },
-                    action,
-                    contract_id: Some(&contract_id),
-                    user_id: Some(&user_id),
-                    ip: Some("203.0.113.10"),
-                    detail,
-                };
-                audit::append(&mut tx, engine, at, event).await?;
+                log.push((at, contract_id.clone(), user_id.clone(), action, detail));
             }
         }
+    }
+    log.sort_by_key(|entry| entry.0);
+    for (at, contract_id, user_id, action, detail) in log {
+        let service = action == "user.created";
+        let event = NewEvent {
+            actor_kind: if service { ActorKind::Service } else { ActorKind::User },
+            actor_id: if service { "st_demo" } else { &user_id },
+            action,
+            contract_id: Some(&contract_id),
+            user_id: Some(&user_id),
+            ip: Some("203.0.113.10"),
+            detail,
+        };
+        audit::append(&mut tx, engine, at, event).await?;
     }
     tx.commit().await?;
     Ok(())

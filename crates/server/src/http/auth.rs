@@ -34,3 +34,21 @@ impl FromRequestParts<Arc<App>> for ServiceCaller {
         }
     }
 }
+
+/// An account manager, authenticated by a live manager token. Any other
+/// token (a service token, a revoked one, none) is `401`.
+#[derive(Debug, Clone)]
+pub struct ManagerCaller(pub crate::store::managers::ManagerRow);
+
+impl FromRequestParts<Arc<App>> for ManagerCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let mut conn = app.store.pool().acquire().await?;
+        match crate::store::managers::find_by_token(&mut conn, &token_digest(token)).await? {
+            Some(manager) => Ok(Self(manager)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! The HTTP API of api.md. Each route module is thin: extract, call the
 //! use case in `service`, answer.
 
+pub mod admin;
 pub mod flows;
 pub mod health;
 pub mod logins;
@@ -33,6 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/flows/{flow_id}/confirm", post(flows::confirm))
         .route("/v1/flows/{flow_id}/new-phone", post(flows::new_phone))
         .route("/v1/flows/{flow_id}/resend", post(flows::resend))
+        .merge(admin::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest, "this method is not allowed here")

@@ -69,6 +69,15 @@ pub fn disabled(config: &Config, user: &UserRow, actor: &Actor, at: OffsetDateTi
     ("Two-factor authentication was turned off".into(), compose(config, user, what, &actor.describe(), at))
 }
 
+/// The reason the manager gave is not sent: it may hold internal notes
+/// about the customer; it is kept in the audit log.
+pub fn disabled_by_manager(config: &Config, user: &UserRow, at: OffsetDateTime) -> (String, String) {
+    let what = "Your account manager turned off two-factor authentication for your account. \
+                Sign-ins no longer need a code sent by SMS; you can turn it on again from your profile.";
+    let actor = "Changed by: your account manager";
+    ("Two-factor authentication was turned off by your account manager".into(), compose(config, user, what, actor, at))
+}
+
 pub fn account_locked(
     config: &Config,
     user: &UserRow,

@@ -3,6 +3,7 @@
 //! limit), checking a code (with the per-code and per-account limits), and
 //! queueing notifications in the same transaction as the change.
 
+pub mod admin;
 pub mod flows;
 pub mod logins;
 pub mod messages;

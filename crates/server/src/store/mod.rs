@@ -4,6 +4,7 @@
 //! sqlx's `Any` driver; the few engine-specific clauses are chosen by
 //! `Engine`. Each SQL statement lives in the module of its table.
 
+pub mod admin;
 pub mod audit;
 pub mod codes;
 pub mod managers;

@@ -154,25 +154,27 @@ pub struct Mail {
 /// Sender, recipients and raw data of the message being received.
 type Envelope = (String, Vec<String>, Vec<u8>);
 
+/// mailin clones the handler for each connection: the envelope being
+/// received is per connection, the list of mails is shared.
 #[derive(Clone, Default)]
 struct SinkHandler {
-    current: Arc<Mutex<Envelope>>,
+    current: Envelope,
     mails: Arc<Mutex<Vec<Mail>>>,
 }
 
 impl mailin_embedded::Handler for SinkHandler {
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> mailin_embedded::Response {
-        *self.current.lock().unwrap() = (from.to_owned(), to.to_vec(), Vec::new());
+        self.current = (from.to_owned(), to.to_vec(), Vec::new());
         mailin_embedded::response::OK
     }
 
     fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.current.lock().unwrap().2.extend_from_slice(buf);
+        self.current.2.extend_from_slice(buf);
         Ok(())
     }
 
     fn data_end(&mut self) -> mailin_embedded::Response {
-        let (from, to, raw) = std::mem::take(&mut *self.current.lock().unwrap());
+        let (from, to, raw) = std::mem::take(&mut self.current);
         let (subject, body) = parse_mail(&String::from_utf8_lossy(&raw));
         self.mails.lock().unwrap().push(Mail { from, to, subject, body });
         mailin_embedded::response::OK
@@ -397,6 +399,10 @@ impl TestApp {
         self.call("GET", path, None).await
     }
 
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
     pub fn advance(&self, by: time::Duration) {
         self.clock.advance(by);
     }
@@ -433,6 +439,16 @@ impl TestApp {
         .await
         .ok(200);
         email
+    }
+
+    /// A manager assigned to `contracts`: `(manager_id, token)`.
+    pub async fn manager(&self, contracts: &[&str]) -> (String, String) {
+        let app = &self.server.app;
+        let (id, token) = tollgate_server::managers::create(app, "Dana Whitfield", "dana@tollgate.test").await.unwrap();
+        for contract in contracts {
+            tollgate_server::managers::assign(app, &id, contract).await.unwrap();
+        }
+        (id, token)
     }
 
     pub async fn sql_rows(&self, sql: &str) -> Vec<sqlx::any::AnyRow> {
