@@ -1,11 +1,12 @@
 //! Bodies of the admin API (manager token), used by the console.
 
 use crate::service::TwoFactorStatus;
-use crate::Time;
+
 use serde::{Deserialize, Serialize};
 
 /// `GET /v1/admin/me`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub manager_id: String,
     pub name: String,
@@ -16,17 +17,19 @@ pub struct Me {
 
 /// An item of `GET /v1/admin/contracts`, and `GET /v1/admin/contracts/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContractSummary {
     pub contract_id: String,
     pub name: String,
     pub users: u64,
     pub users_with_two_factor: u64,
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: Time,
+    pub updated_at: time::OffsetDateTime,
 }
 
 /// A user as account managers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdminUser {
     pub user_id: String,
     pub contract_id: String,
@@ -37,6 +40,7 @@ pub struct AdminUser {
 
 /// An item of `GET /v1/admin/users/{id}/notifications`, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notification {
     pub notification_id: String,
     /// `sms` | `email`
@@ -48,13 +52,14 @@ pub struct Notification {
     pub attempts: u32,
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: Time,
+    pub created_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub sent_at: Option<Time>,
+    pub sent_at: Option<time::OffsetDateTime>,
 }
 
 /// Body of both disable endpoints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DisableRequest {
     /// Why (1–500 characters). Kept in the audit log; not sent to users.
@@ -63,6 +68,7 @@ pub struct DisableRequest {
 
 /// `POST /v1/admin/users/{id}/two-factor/disable`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserDisabled {
     pub user_id: String,
     /// False when 2FA was already off (the call is idempotent).
@@ -72,6 +78,7 @@ pub struct UserDisabled {
 
 /// `POST /v1/admin/contracts/{id}/two-factor/disable`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContractDisabled {
     pub contract_id: String,
     /// How many users had 2FA turned off.
@@ -81,10 +88,11 @@ pub struct ContractDisabled {
 /// One line of `GET /v1/admin/audit?format=ndjson`; the CSV export has the
 /// same columns in this order (`detail` as compact JSON text).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     pub seq: i64,
     #[serde(with = "time::serde::rfc3339")]
-    pub at: Time,
+    pub at: time::OffsetDateTime,
     pub actor_kind: String,
     pub actor_id: String,
     pub action: String,

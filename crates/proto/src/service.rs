@@ -1,25 +1,27 @@
 //! Bodies of the service API (service token).
 
-use crate::Time;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutContract {
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contract {
     pub contract_id: String,
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: Time,
+    pub created_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: Time,
+    pub updated_at: time::OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutUser {
     pub contract_id: String,
@@ -28,16 +30,18 @@ pub struct PutUser {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TwoFactorStatus {
     pub enabled: bool,
     pub phone_masked: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub enabled_at: Option<Time>,
+    pub enabled_at: Option<time::OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
-    pub last_verified_at: Option<Time>,
+    pub last_verified_at: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub user_id: String,
     pub contract_id: String,
@@ -45,12 +49,13 @@ pub struct User {
     pub display_name: String,
     pub two_factor: TwoFactorStatus,
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: Time,
+    pub created_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: Time,
+    pub updated_at: time::OffsetDateTime,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub user_id: String,
@@ -61,6 +66,7 @@ pub struct LoginRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Allow,
@@ -68,6 +74,7 @@ pub enum Decision {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     pub login_id: String,
     pub decision: Decision,
@@ -79,6 +86,7 @@ pub struct LoginResponse {
 
 /// Who is acting, for the audit event and the email. All optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CallContext {
     #[serde(default)]
@@ -91,6 +99,7 @@ pub struct CallContext {
 
 /// `{"code"}` plus the call context.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
     pub code: String,
@@ -104,6 +113,7 @@ pub struct CodeRequest {
 
 /// `{"phone"}` plus the call context.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PhoneRequest {
     pub phone: String,
@@ -116,20 +126,23 @@ pub struct PhoneRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Verified {
     pub verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlowStarted {
     pub flow_id: String,
     pub step: String,
     pub sent_to: String,
     #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: Time,
+    pub expires_at: time::OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FlowConfirmed {
     pub flow_id: String,
     pub step: String,
@@ -137,8 +150,9 @@ pub struct FlowConfirmed {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Accepted {
     pub sent_to: String,
     #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: Time,
+    pub expires_at: time::OffsetDateTime,
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod flows;
 pub mod health;
 pub mod logins;
+pub mod openapi;
 pub mod provisioning;
 pub mod two_factor;
 
@@ -22,6 +23,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::document))
         .route("/v1/contracts/{contract_id}", put(provisioning::put_contract))
         .route("/v1/users/{user_id}", put(provisioning::put_user))
         .route("/v1/logins", post(logins::login))

@@ -15,6 +15,7 @@ fn created(was_created: bool) -> StatusCode {
     }
 }
 
+#[utoipa::path(put, path = "/v1/contracts/{contract_id}", tag = "service", params(("contract_id" = String, Path)), request_body = tollgate_proto::service::PutContract, responses((status = 201, body = tollgate_proto::service::Contract, description = "created"), (status = 200, body = tollgate_proto::service::Contract, description = "updated"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 413, description = "body too large", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 415, description = "not JSON", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn put_contract(
     State(app): State<Arc<App>>,
     caller: ServiceCaller,
@@ -25,6 +26,7 @@ pub async fn put_contract(
     Ok((created(was_created), axum::Json(contract)))
 }
 
+#[utoipa::path(put, path = "/v1/users/{user_id}", tag = "service", params(("user_id" = String, Path)), request_body = tollgate_proto::service::PutUser, responses((status = 201, body = tollgate_proto::service::User, description = "created"), (status = 200, body = tollgate_proto::service::User, description = "updated"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 413, description = "body too large", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 415, description = "not JSON", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn put_user(
     State(app): State<Arc<App>>,
     caller: ServiceCaller,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tollgate_core::flow::FlowKind;
 use tollgate_proto::service::{CallContext, FlowStarted, PhoneRequest, TwoFactorStatus};
 
+#[utoipa::path(get, path = "/v1/users/{user_id}/two-factor", tag = "service", params(("user_id" = String, Path)), responses((status = 200, body = tollgate_proto::service::TwoFactorStatus, description = "the status"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn status(
     State(app): State<Arc<App>>,
     _caller: ServiceCaller,
@@ -17,6 +18,7 @@ pub async fn status(
     app.two_factor(&user_id).await.map(axum::Json)
 }
 
+#[utoipa::path(post, path = "/v1/users/{user_id}/two-factor/enable", tag = "service", params(("user_id" = String, Path)), request_body = tollgate_proto::service::PhoneRequest, responses((status = 202, body = tollgate_proto::service::FlowStarted, description = "a code was sent to the new phone"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 409, description = "not allowed in this state", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 413, description = "body too large", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 415, description = "not JSON", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 422, description = "wrong code or invalid phone", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 429, description = "rate limited or locked (Retry-After)", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn enable(
     State(app): State<Arc<App>>,
     _caller: ServiceCaller,
@@ -39,6 +41,7 @@ async fn start(
     Ok((StatusCode::ACCEPTED, axum::Json(started)))
 }
 
+#[utoipa::path(post, path = "/v1/users/{user_id}/two-factor/phone-change", tag = "service", params(("user_id" = String, Path)), request_body(content = Option<tollgate_proto::service::CallContext>, description = "optional"), responses((status = 202, body = tollgate_proto::service::FlowStarted, description = "a code was sent to the current phone"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 409, description = "not allowed in this state", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 413, description = "body too large", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 415, description = "not JSON", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 429, description = "rate limited or locked (Retry-After)", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn phone_change(
     State(app): State<Arc<App>>,
     _caller: ServiceCaller,
@@ -48,6 +51,7 @@ pub async fn phone_change(
     start(&app, &user_id, FlowKind::PhoneChange, ctx).await
 }
 
+#[utoipa::path(post, path = "/v1/users/{user_id}/two-factor/disable", tag = "service", params(("user_id" = String, Path)), request_body(content = Option<tollgate_proto::service::CallContext>, description = "optional"), responses((status = 202, body = tollgate_proto::service::FlowStarted, description = "a code was sent to the current phone"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 409, description = "not allowed in this state", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 413, description = "body too large", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 415, description = "not JSON", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 429, description = "rate limited or locked (Retry-After)", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn disable(
     State(app): State<Arc<App>>,
     _caller: ServiceCaller,

@@ -13,5 +13,6 @@ mod codes;
 mod crash;
 mod flows;
 mod logins;
+mod openapi;
 mod outbox;
 mod provisioning;

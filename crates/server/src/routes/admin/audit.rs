@@ -25,8 +25,9 @@ use tollgate_proto::admin::{AuditRecord, AUDIT_CSV_HEADER};
 
 const PAGE: i64 = 5_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     contract_id: Option<String>,
     user_id: Option<String>,
@@ -107,6 +108,7 @@ pub fn encode(rows: &[EventRow], format: Format, header: bool) -> Result<Vec<u8>
     }
 }
 
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(ExportQuery), responses((status = 200, description = "the audit log, streamed", content((String = "text/csv"), (tollgate_proto::admin::AuditRecord = "application/x-ndjson"))), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn export(
     State(app): State<Arc<App>>,
     ManagerCaller(manager): ManagerCaller,

@@ -27,6 +27,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/v1/admin/audit", get(audit::export))
 }
 
-async fn me(State(app): State<Arc<App>>, ManagerCaller(manager): ManagerCaller) -> ApiResult<Json<Me>> {
+#[utoipa::path(get, path = "/v1/admin/me", tag = "admin", responses((status = 200, body = Me, description = "the signed-in manager"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
+pub async fn me(State(app): State<Arc<App>>, ManagerCaller(manager): ManagerCaller) -> ApiResult<Json<Me>> {
     app.admin_me(&manager).await.map(Json)
 }

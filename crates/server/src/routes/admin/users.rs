@@ -10,14 +10,16 @@ use std::sync::Arc;
 use tollgate_proto::admin::{AdminUser, DisableRequest, Notification, UserDisabled};
 use tollgate_proto::Page;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     q: Option<String>,
     cursor: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", params(SearchQuery), responses((status = 200, body = tollgate_proto::Page<tollgate_proto::admin::AdminUser>, description = "matching users of the manager's contracts"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn search(
     State(app): State<Arc<App>>,
     ManagerCaller(manager): ManagerCaller,
@@ -26,6 +28,7 @@ pub async fn search(
     app.admin_users(&manager, query.q.as_deref(), query.cursor.as_deref(), query.limit).await.map(Json)
 }
 
+#[utoipa::path(get, path = "/v1/admin/users/{user_id}", tag = "admin", params(("user_id" = String, Path)), responses((status = 200, body = tollgate_proto::admin::AdminUser, description = "the user"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn one(
     State(app): State<Arc<App>>,
     ManagerCaller(manager): ManagerCaller,
@@ -34,13 +37,15 @@ pub async fn one(
     app.admin_user(&manager, &id).await.map(Json)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     cursor: Option<String>,
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/users/{user_id}/notifications", tag = "admin", params(("user_id" = String, Path), PageQuery), responses((status = 200, body = tollgate_proto::Page<tollgate_proto::admin::Notification>, description = "newest first"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn notifications(
     State(app): State<Arc<App>>,
     ManagerCaller(manager): ManagerCaller,
@@ -50,6 +55,7 @@ pub async fn notifications(
     app.admin_notifications(&manager, &id, query.cursor.as_deref(), query.limit).await.map(Json)
 }
 
+#[utoipa::path(post, path = "/v1/admin/users/{user_id}/two-factor/disable", tag = "admin", params(("user_id" = String, Path)), request_body = tollgate_proto::admin::DisableRequest, responses((status = 200, body = tollgate_proto::admin::UserDisabled, description = "2FA is off (changed: false if it already was)"), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 413, description = "body too large", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 415, description = "not JSON", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
 pub async fn disable(
     State(app): State<Arc<App>>,
     ManagerCaller(manager): ManagerCaller,
