@@ -199,9 +199,10 @@ pub async fn audit_page(
     limit: i64,
 ) -> sqlx::Result<Vec<super::audit::EventRow>> {
     sqlx::query_as(
-        "SELECT seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, prev_hash, hash \
-         FROM audit_events e WHERE e.seq > $2 AND e.seq <= $3 \
-         AND e.contract_id IN (SELECT contract_id FROM manager_contracts WHERE manager_id = $1) \
+        "SELECT e.seq, e.at, e.actor_kind, e.actor_id, e.action, e.contract_id, e.user_id, e.ip, e.detail, \
+         e.prev_hash, e.hash FROM audit_events e \
+         JOIN manager_contracts mc ON mc.manager_id = $1 AND mc.contract_id = e.contract_id \
+         WHERE e.seq > $2 AND e.seq <= $3 \
          AND ($4 IS NULL OR e.contract_id = $4) AND ($5 IS NULL OR e.user_id = $5) \
          AND ($6 IS NULL OR e.at >= $6) AND ($7 IS NULL OR e.at < $7) \
          ORDER BY e.seq LIMIT $8",

@@ -23,7 +23,7 @@ use time::format_description::well_known::Rfc3339;
 use tollgate_core::ids::{ContractId, UserId};
 use tollgate_proto::admin::{AuditRecord, AUDIT_CSV_HEADER};
 
-const PAGE: i64 = 5_000;
+const PAGE: i64 = 10_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -80,7 +80,10 @@ pub fn encode(rows: &[EventRow], format: Format, header: bool) -> Result<Vec<u8>
                     &r.prev_hash,
                     &r.hash,
                 ];
-                out.write_record(cells.iter().map(|c| neutralize(c).into_owned()))?;
+                for cell in cells {
+                    out.write_field(neutralize(cell).as_bytes())?;
+                }
+                out.write_record(None::<&[u8]>)?;
             }
             out.into_inner().map_err(|e| e.into_error().into())
         }
