@@ -68,15 +68,17 @@ pub async fn run(mut config: Config, listen: String, db: Option<PathBuf>) -> any
     if config.codes.hmac_key.is_empty() {
         config.codes.hmac_key = Secret::new(Keys::generate_master_b64());
     }
-    let server = Server::start(config, Arc::new(SystemClock)).await?;
-    seed(&server.app).await?;
-    let service_token = crate::cli::issue_service_token(&server.app, "demo web tier").await?;
-    let (manager_id, manager_token) =
-        crate::managers::create(&server.app, "Dana Whitfield", "dana@tollgate.example").await?;
+    // Seed first, then serve: the data is complete before the first request.
+    let app = App::open(config.clone(), Arc::new(SystemClock)).await?;
+    seed(&app).await?;
+    let service_token = crate::cli::issue_service_token(&app, "demo web tier").await?;
+    let (manager_id, manager_token) = crate::managers::create(&app, "Dana Whitfield", "dana@tollgate.example").await?;
     // The demo manager looks after all but the last four contracts.
     for ci in 0..COMPANIES.len() - 4 {
-        crate::managers::assign(&server.app, &manager_id, &format!("C-{}", 10001 + ci)).await?;
+        crate::managers::assign(&app, &manager_id, &format!("C-{}", 10001 + ci)).await?;
     }
+    app.store.close().await;
+    let server = Server::start(config, Arc::new(SystemClock)).await?;
     println!("url: {}", server.url());
     println!("token: {manager_token}");
     println!("service_token: {service_token}");
