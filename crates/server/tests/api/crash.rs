@@ -158,3 +158,40 @@ async fn bad_configuration_is_refused_naming_the_key() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("carrier-pigeon") || stderr.contains("provider"), "{stderr}");
 }
+
+fn run(config: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = command(config).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[tokio::test]
+async fn managers_are_created_assigned_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let smtp = SmtpSink::start();
+    let path = write_config(dir.path(), &test_config(&dir, &twilio, smtp.port));
+    let service = service_token(&path);
+    let (_server, url, _log) = serve(&path);
+    assert_eq!(call(&url, &service, reqwest::Method::PUT, "/v1/contracts/C-1", json!({"name": "Acme"})).await.0, 201);
+
+    let (ok, stdout, stderr) = run(&path, &["manager", "create", "--name", "Dana", "--email", "dana@x.test"]);
+    assert!(ok, "{stderr}");
+    let field = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();
+    let (id, token) = (field("manager_id:"), field("token:"));
+    assert!(!stderr.contains(&token), "the token must not be logged");
+    let (ok, _, stderr) = run(&path, &["manager", "assign", "--manager", &id, "--contract", "C-1"]);
+    assert!(ok && stderr.contains("assigned"), "{stderr}");
+    let (ok, _, stderr) = run(&path, &["manager", "assign", "--manager", &id, "--contract", "C-404"]);
+    assert!(!ok && stderr.contains("no contract C-404"), "{stderr}");
+    let (ok, stdout, _) = run(&path, &["manager", "list"]);
+    assert!(ok && stdout.contains(&id) && stdout.contains("1 contracts") && stdout.contains("active"), "{stdout}");
+
+    let me = reqwest::Client::new().get(format!("{url}/v1/admin/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 200);
+    let (ok, _, stderr) = run(&path, &["manager", "revoke", "--manager", &id]);
+    assert!(ok && stderr.contains("revoked"), "{stderr}");
+    let me = reqwest::Client::new().get(format!("{url}/v1/admin/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), 401, "a revoked token stops working at once");
+    let (_, stdout, _) = run(&path, &["manager", "list"]);
+    assert!(stdout.contains("revoked"), "{stdout}");
+}
