@@ -246,6 +246,9 @@ pub async fn verify_chain(store: &Store) -> anyhow::Result<Result<(i64, String, 
             if let Err(brk) = verifier.push(&row.event(), &row.prev_hash, &row.hash) {
                 return Ok(Err(format!("audit chain broken: {brk}")));
             }
+            if verifier.checked() % 500_000 == 0 {
+                eprintln!("… {} events verified", verifier.checked());
+            }
         }
     }
     let (head_seq, head_hash) = audit::head(&mut conn).await?;
