@@ -4,9 +4,13 @@
 //! sampled from /proc while it runs.
 //!
 //! ```sh
-//! cargo build --release --workspace --examples
+//! cargo build --release --workspace --bins --examples
 //! target/release/examples/admin_bench [--contracts 100000] [--users 10000] [--events 5000000] [--dir /var/tmp/tollgate-bench]
 //! ```
+//! `--reuse` keeps a database seeded by an earlier run (seeding 5M chained
+//! events takes minutes) and gives the bench manager a fresh token; the
+//! big contract must still have 2FA on for the disable figure to mean
+//! anything, so reuse turns 2FA back on for all its users first.
 //! The server runs as its own process (the release `tollgate-server`
 //! binary next to this example's folder) on a SQLite file seeded in bulk.
 
@@ -22,6 +26,7 @@ use tollgate_core::audit::{AuditEvent, GENESIS};
 use tollgate_server::clock::SystemClock;
 use tollgate_server::config::{Config, Secret};
 use tollgate_server::crypto::Keys;
+use tollgate_server::store::users::search_text;
 
 const KEY: &str = "YmVuY2gta2V5LWJlbmNoLWtleS1iZW5jaC1rZXktYmVuY2g=";
 
@@ -47,19 +52,20 @@ async fn seed(config: &Config, contracts: u64, users: u64, events: u64) -> Strin
     let started = Instant::now();
     let mut tx = pool.begin().await.unwrap();
     for chunk in (0..contracts).collect::<Vec<_>>().chunks(1000) {
-        let mut sql = String::from("INSERT INTO contracts (id, name, name_lower, created_at, updated_at) VALUES ");
+        let mut sql = String::from("INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ");
         for (i, n) in chunk.iter().enumerate() {
             if i > 0 {
                 sql.push(',');
             }
             let name =
                 format!("Customer {n:06} {}", ["Logistics", "Dental", "Bank", "Retail", "Foods"][(n % 5) as usize]);
-            sql.push_str(&format!("('C-{n:06}', '{name}', '{}', {now}, {now})", name.to_lowercase()));
+            let id = format!("C-{n:06}");
+            sql.push_str(&format!("('{id}', '{name}', '{}', {now}, {now})", search_text(&id, &name)));
         }
         sqlx::query(&sql).execute(&mut *tx).await.unwrap();
     }
     // The big contract: `users` users, all with 2FA.
-    sqlx::query(&format!("INSERT INTO contracts (id, name, name_lower, created_at, updated_at) VALUES ('C-BIG', 'Big Corp', 'big corp', {now}, {now})"))
+    sqlx::query(&format!("INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ('C-BIG', 'Big Corp', 'c-big big corp', {now}, {now})"))
         .execute(&mut *tx)
         .await
         .unwrap();
@@ -159,6 +165,29 @@ async fn seed(config: &Config, contracts: u64, users: u64, events: u64) -> Strin
     token
 }
 
+async fn fresh_token(config: &Config) -> String {
+    let app = tollgate_server::app::App::open(config.clone(), Arc::new(SystemClock)).await.unwrap();
+    let token = tollgate_server::crypto::random_token("tgm_");
+    sqlx::query("UPDATE managers SET token_hash = $1 WHERE id = 'm_bench'")
+        .bind(tollgate_server::crypto::token_digest(&token))
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    // Turn 2FA back on for the big contract (an earlier run disabled it).
+    let keys = Keys::from_master_b64(KEY).unwrap();
+    sqlx::query(
+        "UPDATE users SET enabled_at = created_at, phone_sealed = $1, phone_masked = '+44•••••••000', \
+         phone_digest = 'bench' WHERE contract_id = 'C-BIG'",
+    )
+    .bind(keys.seal("+447400000000"))
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    app.store.close().await;
+    eprintln!("reusing the seeded database");
+    token
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -170,13 +199,16 @@ async fn main() {
     let events = arg("--events", 5_000_000);
     let dir =
         PathBuf::from(std::env::args().skip_while(|a| a != "--dir").nth(1).unwrap_or("/var/tmp/tollgate-bench".into()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let reuse = std::env::args().any(|a| a == "--reuse") && dir.join("bench.db").exists();
+    if !reuse {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     std::fs::create_dir_all(&dir).unwrap();
     let mut config = Config::default();
     config.database.url = format!("sqlite://{}", dir.join("bench.db").display());
     config.codes.hmac_key = Secret::new(KEY);
     config.server.listen = "127.0.0.1:0".into();
-    let token = seed(&config, contracts, users, events).await;
+    let token = if reuse { fresh_token(&config).await } else { seed(&config, contracts, users, events).await };
 
     // The server, as its own process.
     let exe = std::env::current_exe().unwrap();

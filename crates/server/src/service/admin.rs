@@ -6,10 +6,12 @@
 use super::{messages, two_factor_status};
 use crate::app::App;
 use crate::clock::{from_ms, to_ms};
+use crate::crypto::random_id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::admin::{self, ContractSummaryRow};
 use crate::store::audit::{self, NewEvent};
 use crate::store::managers::{self, ManagerRow};
+use crate::store::outbox::{self, NewNotification};
 use crate::store::users::{self, UserRow};
 use crate::store::{codes, Conn};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +19,7 @@ use base64::Engine as _;
 use serde_json::json;
 use tollgate_core::audit::ActorKind;
 use tollgate_core::ids::{ContractId, Reason, UserId};
+use tollgate_core::mask::mask_email;
 use tollgate_core::purpose::Purpose;
 use tollgate_proto::admin::{AdminUser, ContractDisabled, ContractSummary, Me, Notification, UserDisabled};
 use tollgate_proto::Page;
@@ -237,7 +240,7 @@ impl App {
             codes::cancel_user_flows(&mut tx, &user.id, now_ms).await?;
             codes::cancel_user_challenges(&mut tx, &user.id, now_ms).await?;
             users::touch_contract(&mut tx, &user.contract_id, now_ms).await?;
-            self.record_manager_disable(&mut tx, manager, &user, &reason, None, now).await?;
+            self.record_manager_disables(&mut tx, manager, std::slice::from_ref(&user), &reason, None, now).await?;
         }
         let row = users::find_user(&mut tx, &user.id).await?.ok_or_else(ApiError::internal)?;
         tx.commit().await?;
@@ -270,9 +273,7 @@ impl App {
             return Err(ApiError::internal());
         }
         let batch = json!({ "contract_id": id.as_str(), "users": disabled });
-        for user in &affected {
-            self.record_manager_disable(&mut tx, manager, user, &reason, Some(&batch), now).await?;
-        }
+        self.record_manager_disables(&mut tx, manager, &affected, &reason, Some(&batch), now).await?;
         if disabled > 0 {
             users::touch_contract(&mut tx, id.as_str(), now_ms).await?;
         }
@@ -281,38 +282,60 @@ impl App {
         Ok(ContractDisabled { contract_id: id.as_str().to_owned(), disabled })
     }
 
-    /// One audit event and one email per affected user.
-    async fn record_manager_disable(
+    /// One audit event and one email per affected user, written in batches.
+    async fn record_manager_disables(
         &self,
         c: &mut Conn,
         manager: &ManagerRow,
-        user: &UserRow,
+        affected: &[UserRow],
         reason: &Reason,
         batch: Option<&serde_json::Value>,
         now: time::OffsetDateTime,
     ) -> ApiResult<()> {
         let now_ms = to_ms(now);
-        let mut detail = json!({
-            "manager_id": manager.id,
-            "manager_name": manager.name,
-            "reason": reason.as_str(),
-            "phone_masked": user.phone_masked,
-        });
-        if let Some(batch) = batch {
-            detail["whole_contract"] = batch.clone();
+        let mut events = Vec::with_capacity(affected.len());
+        let mut mails = Vec::with_capacity(affected.len());
+        for user in affected {
+            let mut detail = json!({
+                "manager_id": manager.id,
+                "manager_name": manager.name,
+                "reason": reason.as_str(),
+                "phone_masked": user.phone_masked,
+            });
+            if let Some(batch) = batch {
+                detail["whole_contract"] = batch.clone();
+            }
+            let event = NewEvent {
+                actor_kind: ActorKind::Manager,
+                actor_id: &manager.id,
+                action: "two_factor.disabled_by_manager",
+                contract_id: Some(&user.contract_id),
+                user_id: Some(&user.id),
+                ip: None,
+                detail,
+            };
+            events.push((now_ms, event));
+            let (subject, body) = messages::disabled_by_manager(&self.config, user, now);
+            let sealed = self.seal_payload(&user.email, Some(&subject), &body);
+            mails.push((random_id("n_"), mask_email(&user.email), sealed));
         }
-        let event = NewEvent {
-            actor_kind: ActorKind::Manager,
-            actor_id: &manager.id,
-            action: "two_factor.disabled_by_manager",
-            contract_id: Some(&user.contract_id),
-            user_id: Some(&user.id),
-            ip: None,
-            detail,
-        };
-        audit::append(c, self.store.engine(), now_ms, event).await?;
-        let (subject, body) = messages::disabled_by_manager(&self.config, user, now);
-        self.enqueue_email(c, user, Purpose::TwoFactorDisabledByManager, &subject, &body, now_ms).await?;
+        audit::append_batch(c, self.store.engine(), events).await?;
+        let purpose = Purpose::TwoFactorDisabledByManager;
+        let rows: Vec<NewNotification<'_>> = affected
+            .iter()
+            .zip(&mails)
+            .map(|(user, (id, masked, sealed))| NewNotification {
+                id,
+                user_id: &user.id,
+                contract_id: &user.contract_id,
+                channel: purpose.channel().as_str(),
+                purpose: purpose.as_str(),
+                recipient_masked: masked,
+                payload_sealed: sealed,
+                now: now_ms,
+            })
+            .collect();
+        outbox::enqueue_batch(c, &rows).await?;
         Ok(())
     }
 }

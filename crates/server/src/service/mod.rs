@@ -214,7 +214,7 @@ impl App {
         body: &str,
         now_ms: i64,
     ) -> sqlx::Result<()> {
-        let payload = json!({ "to": to, "subject": subject, "body": body }).to_string();
+        let payload = self.seal_payload(to, subject, body);
         outbox::enqueue(
             c,
             outbox::NewNotification {
@@ -224,11 +224,16 @@ impl App {
                 channel: purpose.channel().as_str(),
                 purpose: purpose.as_str(),
                 recipient_masked: masked,
-                payload_sealed: &self.keys.seal(&payload),
+                payload_sealed: &payload,
                 now: now_ms,
             },
         )
         .await
+    }
+
+    /// A notification's text as it waits in the outbox: sealed JSON.
+    pub fn seal_payload(&self, to: &str, subject: Option<&str>, body: &str) -> String {
+        self.keys.seal(&json!({ "to": to, "subject": subject, "body": body }).to_string())
     }
 
     pub async fn enqueue_email(

@@ -22,10 +22,14 @@ pub fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Contracts are walked in id order and each is checked against the
+/// manager's assignments (`EXISTS` on the primary key), so a page stops as
+/// soon as it is full and needs no sort.
 const CONTRACT_SUMMARY: &str = "SELECT c.id, c.name, c.updated_at, \
      (SELECT COUNT(*) FROM users u WHERE u.contract_id = c.id) AS users, \
      (SELECT COUNT(*) FROM users u WHERE u.contract_id = c.id AND u.enabled_at IS NOT NULL) AS users_with_two_factor \
-     FROM contracts c JOIN manager_contracts mc ON mc.contract_id = c.id AND mc.manager_id = $1";
+     FROM contracts c \
+     WHERE EXISTS (SELECT 1 FROM manager_contracts mc WHERE mc.manager_id = $1 AND mc.contract_id = c.id)";
 
 pub async fn contracts(
     c: &mut Conn,
@@ -36,7 +40,7 @@ pub async fn contracts(
     limit: i64,
 ) -> sqlx::Result<Vec<ContractSummaryRow>> {
     sqlx::query_as(&format!(
-        "{CONTRACT_SUMMARY} WHERE ($2 IS NULL OR c.name_lower LIKE $2 ESCAPE '\\' OR LOWER(c.id) LIKE $2 ESCAPE '\\') \
+        "{CONTRACT_SUMMARY} AND ($2 IS NULL OR c.search_text LIKE $2 ESCAPE '\\') \
          AND ($3 IS NULL OR c.updated_at >= $3) AND ($4 IS NULL OR c.id > $4) ORDER BY c.id LIMIT $5"
     ))
     .bind(manager_id)
@@ -49,7 +53,7 @@ pub async fn contracts(
 }
 
 pub async fn contract(c: &mut Conn, manager_id: &str, contract_id: &str) -> sqlx::Result<Option<ContractSummaryRow>> {
-    sqlx::query_as(&format!("{CONTRACT_SUMMARY} WHERE c.id = $2"))
+    sqlx::query_as(&format!("{CONTRACT_SUMMARY} AND c.id = $2"))
         .bind(manager_id)
         .bind(contract_id)
         .fetch_optional(c)
@@ -201,8 +205,8 @@ pub async fn audit_page(
     sqlx::query_as(
         "SELECT e.seq, e.at, e.actor_kind, e.actor_id, e.action, e.contract_id, e.user_id, e.ip, e.detail, \
          e.prev_hash, e.hash FROM audit_events e \
-         JOIN manager_contracts mc ON mc.manager_id = $1 AND mc.contract_id = e.contract_id \
          WHERE e.seq > $2 AND e.seq <= $3 \
+         AND EXISTS (SELECT 1 FROM manager_contracts mc WHERE mc.manager_id = $1 AND mc.contract_id = e.contract_id) \
          AND ($4 IS NULL OR e.contract_id = $4) AND ($5 IS NULL OR e.user_id = $5) \
          AND ($6 IS NULL OR e.at >= $6) AND ($7 IS NULL OR e.at < $7) \
          ORDER BY e.seq LIMIT $8",

@@ -58,6 +58,83 @@ pub async fn append(c: &mut Conn, engine: Engine, at_ms: i64, e: NewEvent<'_>) -
     Ok(event.seq)
 }
 
+/// Appends many events in the caller's transaction: the head is read and
+/// locked once, rows go in with multi-row INSERTs, the head moves once.
+pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEvent<'_>)>) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let (mut seq, mut prev): (i64, String) =
+        sqlx::query_as(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", for_update(engine)))
+            .fetch_one(&mut *c)
+            .await?;
+    let mut rows = Vec::with_capacity(events.len());
+    for (at_ms, e) in events {
+        seq += 1;
+        let event = AuditEvent {
+            seq,
+            at_ms,
+            actor_kind: e.actor_kind.as_str().to_owned(),
+            actor_id: e.actor_id.to_owned(),
+            action: e.action.to_owned(),
+            contract_id: e.contract_id.map(str::to_owned),
+            user_id: e.user_id.map(str::to_owned),
+            ip: e.ip.map(str::to_owned),
+            detail: e.detail.to_string(),
+        };
+        let hash = event.chain_hash(&prev);
+        rows.push((event, std::mem::replace(&mut prev, hash.clone()), hash));
+    }
+    for chunk in rows.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 11;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10,
+                    b + 11
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, \
+             prev_hash, hash) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (e, prev_hash, hash) in chunk {
+            query = query
+                .bind(e.seq)
+                .bind(e.at_ms)
+                .bind(&e.actor_kind)
+                .bind(&e.actor_id)
+                .bind(&e.action)
+                .bind(&e.contract_id)
+                .bind(&e.user_id)
+                .bind(&e.ip)
+                .bind(&e.detail)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        query.execute(&mut *c).await?;
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(&prev)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {
     pub seq: i64,

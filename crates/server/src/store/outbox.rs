@@ -36,6 +36,49 @@ pub async fn enqueue(c: &mut Conn, n: NewNotification<'_>) -> sqlx::Result<()> {
     .map(drop)
 }
 
+/// Queues many notifications with multi-row INSERTs.
+pub async fn enqueue_batch(c: &mut Conn, rows: &[NewNotification<'_>]) -> sqlx::Result<()> {
+    for chunk in rows.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 8;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'queued', 0, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 8,
+                    b + 8
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
+             payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for n in chunk {
+            query = query
+                .bind(n.id)
+                .bind(n.user_id)
+                .bind(n.contract_id)
+                .bind(n.channel)
+                .bind(n.purpose)
+                .bind(n.recipient_masked)
+                .bind(n.payload_sealed)
+                .bind(n.now);
+        }
+        query.execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct Claimed {
     pub id: String,

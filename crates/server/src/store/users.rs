@@ -31,6 +31,11 @@ pub struct UserRow {
 const USER_COLUMNS: &str = "id, contract_id, email, display_name, phone_sealed, phone_masked, \
     phone_digest, enabled_at, last_verified_at, failed_codes, locked_until, created_at, updated_at";
 
+/// What contract search matches: id and name, lower-cased.
+pub fn search_text(id: &str, name: &str) -> String {
+    format!("{} {}", id.to_lowercase(), name.to_lowercase())
+}
+
 pub async fn find_contract(c: &mut Conn, id: &str) -> sqlx::Result<Option<ContractRow>> {
     sqlx::query_as("SELECT id, name, created_at, updated_at FROM contracts WHERE id = $1")
         .bind(id)
@@ -39,10 +44,10 @@ pub async fn find_contract(c: &mut Conn, id: &str) -> sqlx::Result<Option<Contra
 }
 
 pub async fn insert_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO contracts (id, name, name_lower, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+    sqlx::query("INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
         .bind(id)
         .bind(name)
-        .bind(name.to_lowercase())
+        .bind(search_text(id, name))
         .bind(now)
         .execute(c)
         .await
@@ -50,10 +55,10 @@ pub async fn insert_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sq
 }
 
 pub async fn rename_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE contracts SET name = $2, name_lower = $3, updated_at = $4 WHERE id = $1")
+    sqlx::query("UPDATE contracts SET name = $2, search_text = $3, updated_at = $4 WHERE id = $1")
         .bind(id)
         .bind(name)
-        .bind(name.to_lowercase())
+        .bind(search_text(id, name))
         .bind(now)
         .execute(c)
         .await
