@@ -153,11 +153,14 @@ pub async fn export(
         audit::head(&mut c).await?.0
     };
 
+    // Two stages, so reading the next page overlaps encoding this one:
+    // pages of rows → encoder → chunks of bytes → the socket.
+    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<Vec<EventRow>>(2);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let manager_id = manager.id.clone();
+    let failed = tx.clone();
     tokio::spawn(async move {
         let mut after = 0;
-        let mut first = true;
         loop {
             let rows = match app.store.pool().acquire().await {
                 Ok(mut c) => admin::audit_page(&mut c, &manager_id, &filter, after, max_seq, PAGE).await,
@@ -167,10 +170,24 @@ pub async fn export(
                 Ok(rows) => rows,
                 Err(error) => {
                     tracing::error!(%error, "audit export: cannot read events");
-                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    let _ = failed.send(Err(std::io::Error::other("export failed"))).await;
                     return;
                 }
             };
+            let full = i64::try_from(rows.len()).unwrap_or(0) == PAGE;
+            let next = rows.last().map(|r| r.seq);
+            if pages_tx.send(rows).await.is_err() {
+                return; // the client went away
+            }
+            match next {
+                Some(seq) if full => after = seq,
+                _ => return,
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Some(rows) = pages_rx.recv().await {
             let chunk = match encode(&rows, format, first && format == Format::Csv) {
                 Ok(chunk) => chunk,
                 Err(error) => {
@@ -181,11 +198,7 @@ pub async fn export(
             };
             first = false;
             if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-                return; // the client went away
-            }
-            match rows.last() {
-                Some(last) if i64::try_from(rows.len()).unwrap_or(0) == PAGE => after = last.seq,
-                _ => return,
+                return;
             }
         }
     });
