@@ -24,6 +24,8 @@ pub struct App {
     pub geoip: Option<GeoIp>,
     /// Wakes the outbox worker after a commit that queued notifications.
     pub outbox_wake: Notify,
+    /// This instance's counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +47,9 @@ fn secs(n: u64) -> Duration {
 impl App {
     /// Opens and migrates the database, loads or creates the master key.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        let store = Store::connect(&config.database.url, config.database.max_connections).await?;
+        let db = &config.database;
+        let retry = std::time::Duration::from_secs(db.connect_retry_secs);
+        let store = Store::connect_with_retry(&db.url, db.max_connections, retry).await?;
         store.migrate().await?;
         let keys = if config.codes.hmac_key.is_empty() {
             let mut conn = store.pool().acquire().await?;
@@ -77,6 +81,7 @@ impl App {
             keys,
             geoip,
             outbox_wake: Notify::new(),
+            metrics: crate::metrics::Metrics::default(),
         })
     }
 

@@ -66,11 +66,14 @@ pub struct DatabaseConfig {
     pub url: String,
     /// Pool size; 0 = the engine's default (SQLite 1 writer, PostgreSQL 10).
     pub max_connections: u32,
+    /// At start, how long to keep retrying (with backoff) while the
+    /// database is unreachable before giving up; 0 = one attempt.
+    pub connect_retry_secs: u64,
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: "sqlite://tollgate.db".into(), max_connections: 0 }
+        Self { url: "sqlite://tollgate.db".into(), max_connections: 0, connect_retry_secs: 30 }
     }
 }
 
@@ -296,6 +299,9 @@ impl Config {
         let url = &self.database.url;
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(invalid("database.url", "must start with sqlite:// or postgres://"));
+        }
+        if self.database.connect_retry_secs > 600 {
+            return Err(invalid("database.connect_retry_secs", "must be at most 600 seconds"));
         }
         let c = &self.codes;
         if !(6..=10).contains(&c.length) {

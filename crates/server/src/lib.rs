@@ -14,6 +14,7 @@ pub mod error;
 pub mod geoip;
 pub mod http;
 pub mod managers;
+pub mod metrics;
 pub mod notify;
 pub mod routes;
 pub mod service;

@@ -142,20 +142,24 @@ async fn deliver_one(app: &App, deliverers: &Deliverers, row: Claimed) {
         let mut conn = app.store.pool().acquire().await?;
         match &result {
             Ok(provider_id) => {
+                app.metrics.delivery(&row.channel, "sent");
                 tracing::info!(id = %row.id, purpose = %row.purpose, channel = %row.channel, attempts, "notification sent");
                 outbox::mark_sent(&mut conn, &row.id, attempts, provider_id.as_deref(), now_ms).await
             }
             Err(DeliveryError::Permanent(e)) => {
                 let e = scrub(e);
+                app.metrics.delivery(&row.channel, "failed");
                 tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, "notification refused for good");
                 outbox::mark_failed(&mut conn, &row.id, attempts, &e, now_ms).await
             }
             Err(DeliveryError::Transient(e)) => {
                 let e = scrub(e);
                 if attempts >= i64::from(app.config.outbox.max_attempts) {
+                    app.metrics.delivery(&row.channel, "failed");
                     tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, attempts, "notification given up");
                     outbox::mark_failed(&mut conn, &row.id, attempts, &e, now_ms).await
                 } else {
+                    app.metrics.delivery(&row.channel, "retry");
                     let backoff = backoff_ms(app.config.outbox.retry_base_ms, attempts);
                     tracing::info!(id = %row.id, purpose = %row.purpose, error = %e, attempts, backoff_ms = backoff, "notification will be retried");
                     outbox::mark_retry(&mut conn, &row.id, attempts, &e, now_ms + backoff, now_ms).await

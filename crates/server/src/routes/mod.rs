@@ -6,6 +6,7 @@ pub mod flows;
 pub mod health;
 pub mod logins;
 pub mod openapi;
+pub mod metrics;
 pub mod provisioning;
 pub mod two_factor;
 
@@ -24,6 +25,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/contracts/{contract_id}", put(provisioning::put_contract))
         .route("/v1/users/{user_id}", put(provisioning::put_user))
         .route("/v1/logins", post(logins::login))
@@ -42,5 +44,6 @@ pub fn router(app: Arc<App>) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::InvalidRequest, "this method is not allowed here")
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&app), metrics::track))
         .with_state(app)
 }

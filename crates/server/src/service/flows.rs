@@ -3,14 +3,14 @@
 //! (code to the current phone). Each change is announced by email in the
 //! same transaction.
 
-use super::{load_user, messages, two_factor_status, Actor, PhoneTarget};
+use super::{load_user, lock_user, messages, two_factor_status, Actor, PhoneTarget};
 use crate::app::App;
 use crate::clock::{from_ms, to_ms};
 use crate::crypto::random_id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::codes::{self, CodeOwner, FlowRow, NewFlow};
 use crate::store::users::{self, UserRow};
-use crate::store::Conn;
+use crate::store::{Conn, Engine};
 use axum::http::StatusCode;
 use serde_json::json;
 use tollgate_core::code::OtpCode;
@@ -41,7 +41,7 @@ impl App {
         let now = self.now();
         let now_ms = to_ms(now);
         let mut tx = self.store.begin().await?;
-        let user = load_user(&mut tx, raw_user).await?;
+        let user = lock_user(&mut tx, self.store.engine(), raw_user).await?;
         let enabled = user.enabled_at.is_some();
         match kind {
             FlowKind::Enable if enabled => {
@@ -96,15 +96,23 @@ impl App {
         Ok(FlowStarted { flow_id, step: step.as_str().into(), sent_to: target.masked, expires_at: from_ms(expires) })
     }
 
-    /// Loads an open, unexpired flow and its user.
+    /// Loads an open, unexpired flow and its user, the user's row locked
+    /// for the transaction (PostgreSQL: the flow is read again under that
+    /// lock, so a step a racing instance confirmed is seen).
     async fn open_flow(
         &self,
         c: &mut Conn,
         flow_id: &str,
         now_ms: i64,
     ) -> ApiResult<(FlowRow, FlowKind, FlowStep, UserRow)> {
-        let flow =
-            codes::find_flow(c, flow_id).await?.ok_or_else(|| ApiError::not_found(format!("no flow {flow_id}")))?;
+        let not_found = || ApiError::not_found(format!("no flow {flow_id}"));
+        let first = codes::find_flow(c, flow_id).await?.ok_or_else(not_found)?;
+        let engine = self.store.engine();
+        let user = users::lock_user(c, engine, &first.user_id).await?.ok_or_else(ApiError::internal)?;
+        let flow = match engine {
+            Engine::Sqlite => first,
+            Engine::Postgres => codes::find_flow(c, flow_id).await?.ok_or_else(not_found)?,
+        };
         let (kind, step) = flow_kind(&flow)?;
         if step.is_finished() {
             return Err(ApiError::flow_state(format!("this flow is {}", step.as_str())));
@@ -112,7 +120,6 @@ impl App {
         if now_ms >= flow.expires_at {
             return Err(ApiError::expired());
         }
-        let user = users::find_user(c, &flow.user_id).await?.ok_or_else(ApiError::internal)?;
         Ok((flow, kind, step, user))
     }
 

@@ -2,13 +2,14 @@
 //! work"): a login that looks like the user's normal behaviour passes; a
 //! suspicious one must enter the code sent by SMS.
 
-use super::{load_user, text_field, Actor};
+use super::{lock_user, text_field, Actor};
 use crate::app::App;
 use crate::clock::to_ms;
 use crate::crypto::random_id;
 use crate::error::{ApiError, ApiResult};
+use crate::store::codes::ChallengeRow;
 use crate::store::codes::{self, CodeOwner, NewChallenge};
-use crate::store::users;
+use crate::store::{users, Conn, Engine};
 use serde_json::json;
 use std::net::IpAddr;
 use tollgate_core::code::OtpCode;
@@ -17,6 +18,21 @@ use tollgate_core::risk::{self, Familiarity};
 use tollgate_proto::service::{Accepted, CodeRequest, Decision, LoginRequest, LoginResponse, Verified};
 
 impl App {
+    /// A challenge and its user, the user's row locked for the transaction
+    /// (PostgreSQL: the challenge is read again under that lock, so a
+    /// racing instance's verification or wrong code is seen).
+    async fn locked_challenge(&self, c: &mut Conn, challenge_id: &str) -> ApiResult<(ChallengeRow, users::UserRow)> {
+        let not_found = || ApiError::not_found(format!("no challenge {challenge_id}"));
+        let first = codes::find_challenge(c, challenge_id).await?.ok_or_else(not_found)?;
+        let engine = self.store.engine();
+        let user = users::lock_user(c, engine, &first.user_id).await?.ok_or_else(ApiError::internal)?;
+        let challenge = match engine {
+            Engine::Sqlite => first,
+            Engine::Postgres => codes::find_challenge(c, challenge_id).await?.ok_or_else(not_found)?,
+        };
+        Ok((challenge, user))
+    }
+
     /// `POST /v1/logins`.
     pub async fn login(&self, req: LoginRequest) -> ApiResult<LoginResponse> {
         let ip: IpAddr =
@@ -30,7 +46,7 @@ impl App {
         let login_id = random_id("lg_");
 
         let mut tx = self.store.begin().await?;
-        let user = load_user(&mut tx, &req.user_id).await?;
+        let user = lock_user(&mut tx, self.store.engine(), &req.user_id).await?;
         if user.enabled_at.is_none() {
             let detail = json!({ "login_id": login_id, "two_factor": false, "country": country });
             self.audit_user(&mut tx, &user, "login.allowed", &actor, detail, now_ms).await?;
@@ -110,13 +126,10 @@ impl App {
         let now = self.now();
         let now_ms = to_ms(now);
         let mut tx = self.store.begin().await?;
-        let challenge = codes::find_challenge(&mut tx, challenge_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no challenge {challenge_id}")))?;
+        let (challenge, user) = self.locked_challenge(&mut tx, challenge_id).await?;
         if challenge.status != "pending" {
             return Err(ApiError::flow_state(format!("this challenge is {}", challenge.status)));
         }
-        let user = users::find_user(&mut tx, &challenge.user_id).await?.ok_or_else(ApiError::internal)?;
         // The login's own context, unless the caller says otherwise.
         let actor = Actor::parse(
             req.ip.as_deref().or(Some(&challenge.ip)),
@@ -152,13 +165,10 @@ impl App {
     pub async fn resend_challenge(&self, challenge_id: &str) -> ApiResult<Accepted> {
         let now = self.now();
         let mut tx = self.store.begin().await?;
-        let challenge = codes::find_challenge(&mut tx, challenge_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no challenge {challenge_id}")))?;
+        let (challenge, user) = self.locked_challenge(&mut tx, challenge_id).await?;
         if challenge.status != "pending" {
             return Err(ApiError::flow_state(format!("this challenge is {}", challenge.status)));
         }
-        let user = users::find_user(&mut tx, &challenge.user_id).await?.ok_or_else(ApiError::internal)?;
         self.ensure_unlocked(&user, now)?;
         let phone = self.current_phone(&user)?;
         let (hash, expires) = self.send_code(&mut tx, &user, &challenge.id, Purpose::LoginCode, &phone, now).await?;

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::audit::{self, NewEvent};
 use crate::store::codes::{self, CodeOwner};
 use crate::store::users::{self, UserRow};
-use crate::store::{outbox, Conn};
+use crate::store::{outbox, Conn, Engine};
 use serde_json::json;
 use std::net::IpAddr;
 use time::OffsetDateTime;
@@ -137,6 +137,9 @@ impl App {
     ) -> ApiResult<(String, i64)> {
         let now_ms = crate::clock::to_ms(now);
         let since = crate::clock::to_ms(self.sends.window_start(now));
+        // Count and record under the number's lock: concurrent sends to one
+        // number (from any user, on any instance) cannot overshoot the limit.
+        codes::lock_phone_sends(c, self.store.engine(), &phone.digest).await?;
         let (count, oldest) = codes::recent_sends(c, &phone.digest, since).await?;
         let recent = RecentSends { count: u32::try_from(count).unwrap_or(u32::MAX), oldest: oldest.map(from_ms) };
         self.sends.check(recent, now).map_err(ApiError::rate_limited)?;
@@ -304,4 +307,11 @@ pub fn two_factor_status(user: &UserRow) -> TwoFactorStatus {
 pub async fn load_user(c: &mut Conn, raw_id: &str) -> ApiResult<UserRow> {
     let id = tollgate_core::ids::UserId::parse(raw_id).map_err(|e| ApiError::invalid(format!("user id: {e}")))?;
     users::find_user(c, id.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+}
+
+/// `load_user` for a transaction that changes the user: the row stays
+/// locked until it ends (PostgreSQL; see `users::lock_user`).
+pub async fn lock_user(c: &mut Conn, engine: Engine, raw_id: &str) -> ApiResult<UserRow> {
+    let id = tollgate_core::ids::UserId::parse(raw_id).map_err(|e| ApiError::invalid(format!("user id: {e}")))?;
+    users::lock_user(c, engine, id.as_str()).await?.ok_or_else(|| ApiError::not_found(format!("no user {id}")))
 }

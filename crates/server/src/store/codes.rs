@@ -1,7 +1,7 @@
 //! Challenges and flows (each owns at most one outstanding code), the
 //! per-number send log, and the IPs/devices/countries users verified from.
 
-use super::Conn;
+use super::{Conn, Engine};
 use sqlx::FromRow;
 
 /// The two tables that own a code. Their code columns share names, so one
@@ -247,6 +247,25 @@ pub async fn set_code_wrong(c: &mut Conn, owner: CodeOwner, id: &str, wrong: i64
     sqlx::query(&format!("UPDATE {} SET code_wrong = $2 WHERE id = $1", owner.table()))
         .bind(id)
         .bind(wrong)
+        .execute(c)
+        .await
+        .map(drop)
+}
+
+/// Serialises the send limit of one phone digest until the end of the
+/// transaction: on PostgreSQL a transaction-scoped advisory lock keyed by
+/// the digest (a number may be shared by several users, so the user's row
+/// lock does not cover it); SQLite's write transaction already does.
+pub async fn lock_phone_sends(c: &mut Conn, engine: Engine, digest: &str) -> sqlx::Result<()> {
+    if engine == Engine::Sqlite {
+        return Ok(());
+    }
+    // The digest is hex of a keyed hash: its first 16 digits make a good key.
+    let key = digest.get(..16).and_then(|hex| u64::from_str_radix(hex, 16).ok()).unwrap_or(0);
+    let key = i64::from_ne_bytes(key.to_ne_bytes());
+    // Wrapped so the row has a type the Any driver decodes (not `void`).
+    sqlx::query("SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
+        .bind(key)
         .execute(c)
         .await
         .map(drop)

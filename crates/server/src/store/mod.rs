@@ -28,10 +28,25 @@ pub enum Engine {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database.url must start with sqlite:// or postgres://")]
-    Scheme,
-    #[error("cannot open the database: {0}")]
-    Connect(#[source] sqlx::Error),
+    #[error("database.url must start with sqlite:// or postgres:// (got {0:?})")]
+    Scheme(String),
+    #[error("cannot open the database at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "cannot reach the database at {url}: gave up after {attempts} attempts over {secs:.1} s \
+         (database.connect_retry_secs); last error: {source}"
+    )]
+    Unreachable {
+        url: String,
+        attempts: u32,
+        secs: f64,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
 }
@@ -46,8 +61,51 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Store {
-    /// Opens (and for SQLite creates) the database. Does not migrate.
+    /// Opens (and for SQLite creates) the database. Does not migrate. One
+    /// attempt: see `connect_with_retry` for start-up.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_with_retry(url, max_connections, Duration::ZERO).await
+    }
+
+    /// Opens the database, retrying while it is unreachable (refused,
+    /// timed out, starting up) with exponential backoff — 250 ms doubling
+    /// up to 5 s — for at most `budget`; each failed attempt is logged.
+    /// Anything else (bad scheme, bad credentials, unknown database) fails
+    /// at once: waiting would not fix it.
+    pub async fn connect_with_retry(url: &str, max_connections: u32, budget: Duration) -> Result<Self, StoreError> {
+        let shown = redact_url(url);
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(250);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match Self::connect_once(url, max_connections, budget).await {
+                Ok(store) => return Ok(store),
+                Err(StoreError::Connect { source, .. }) if is_transient(&source) => {
+                    let elapsed = started.elapsed();
+                    if elapsed + delay > budget {
+                        return Err(StoreError::Unreachable {
+                            url: shown,
+                            attempts,
+                            secs: elapsed.as_secs_f64(),
+                            source,
+                        });
+                    }
+                    tracing::warn!(
+                        attempt = attempts,
+                        retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        error = %source,
+                        "cannot reach the database at {shown}; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn connect_once(url: &str, max_connections: u32, budget: Duration) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (engine, url) = if url.starts_with("sqlite:") {
             let url = if url.contains("mode=") {
@@ -61,9 +119,11 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Engine::Postgres, url.to_owned())
         } else {
-            return Err(StoreError::Scheme);
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+            return Err(StoreError::Scheme(format!("{scheme}:")));
         };
-        let options = AnyConnectOptions::from_str(&url).map_err(StoreError::Connect)?;
+        let connect_error = |source| StoreError::Connect { url: redact_url(&url), source };
+        let options = AnyConnectOptions::from_str(&url).map_err(connect_error)?;
         let max = match (engine, max_connections) {
             // One SQLite connection: writers are serialised anyway (the
             // audit chain), and a single writer never meets SQLITE_BUSY.
@@ -73,7 +133,7 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(budget.clamp(Duration::from_secs(2), Duration::from_secs(10)))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
@@ -88,7 +148,7 @@ impl Store {
             })
             .connect_with(options)
             .await
-            .map_err(StoreError::Connect)?;
+            .map_err(connect_error)?;
         Ok(Self { pool, engine })
     }
 
@@ -119,6 +179,28 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Errors worth waiting out at start-up: the server is not (yet) there.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        // cannot_connect_now (starting up, shutting down), too_many_connections
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("57P03" | "53300")),
+        _ => false,
+    }
+}
+
+/// The URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => url.split_once('@').map_or_else(|| url.to_owned(), |(_, host)| format!("***@{host}")),
     }
 }
 

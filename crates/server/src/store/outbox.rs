@@ -189,3 +189,8 @@ pub async fn for_user(c: &mut Conn, user_id: &str) -> sqlx::Result<Vec<Notificat
     .fetch_all(c)
     .await
 }
+
+/// How many notifications are in each status (for `/metrics`).
+pub async fn depth(c: &mut Conn) -> sqlx::Result<Vec<(String, i64)>> {
+    sqlx::query_as("SELECT status, COUNT(*) FROM notifications GROUP BY status ORDER BY status").fetch_all(c).await
+}

@@ -1,6 +1,6 @@
 //! Contracts and users, including each user's 2FA state and failure count.
 
-use super::Conn;
+use super::{for_update, Conn, Engine};
 use sqlx::FromRow;
 
 #[derive(Debug, Clone, FromRow)]
@@ -72,6 +72,18 @@ pub async fn touch_contract(c: &mut Conn, id: &str, now: i64) -> sqlx::Result<()
 
 pub async fn find_user(c: &mut Conn, id: &str) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(c).await
+}
+
+/// The user, locked until the end of the transaction on PostgreSQL (every
+/// per-user transaction starts here, so the failure counter, the code
+/// counters of the user's challenges and flows, and the flow steps are
+/// read-modify-written by one instance at a time). SQLite's write
+/// transaction already excludes other writers.
+pub async fn lock_user(c: &mut Conn, engine: Engine, id: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1{}", for_update(engine)))
+        .bind(id)
+        .fetch_optional(c)
+        .await
 }
 
 pub async fn insert_user(

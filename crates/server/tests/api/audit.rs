@@ -9,7 +9,7 @@ const PHONE: &str = "+447400123456";
 fn verify_cli(app: &TestApp) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tollgate-server"))
         .args(["audit", "verify"])
-        .env("TOLLGATE_DATABASE__URL", format!("sqlite://{}", app.db_path().display()))
+        .env("TOLLGATE_DATABASE__URL", app.db_url())
         .env_remove("TOLLGATE_CONFIG")
         .output()
         .unwrap();

@@ -2,7 +2,7 @@
 //! loses no email and sends it once; SIGTERM stops gracefully; bad
 //! configuration is refused with the key's name.
 
-use crate::support::{test_config, FakeTwilio, SmtpSink};
+use crate::support::{fresh_database_url, test_config, FakeTwilio, SmtpSink};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -85,7 +85,8 @@ async fn a_crash_after_commit_loses_no_email_and_sends_it_once() {
     let twilio = FakeTwilio::start().await;
     // Hold the SMTP server back: the port listens but nobody answers yet.
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let config = test_config(&dir, &twilio, held.local_addr().unwrap().port());
+    let mut config = test_config(&dir, &twilio, held.local_addr().unwrap().port());
+    config.database.url = fresh_database_url(&dir).await;
     let path = write_config(dir.path(), &config);
     let token = service_token(&path);
 
@@ -120,7 +121,9 @@ async fn sigterm_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start().await;
     let smtp = SmtpSink::start();
-    let path = write_config(dir.path(), &test_config(&dir, &twilio, smtp.port));
+    let mut config = test_config(&dir, &twilio, smtp.port);
+    config.database.url = fresh_database_url(&dir).await;
+    let path = write_config(dir.path(), &config);
     let (mut child, url, log) = serve(&path);
     assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), 200);
     let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();

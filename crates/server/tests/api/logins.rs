@@ -35,11 +35,15 @@ async fn familiar_ip_and_device_pass_new_ones_are_challenged() {
     assert_eq!(familiar["decision"], "allow");
     assert_eq!(familiar["suggest_two_factor_setup"], false);
 
+    // Each challenge's SMS is awaited before the next login: the outbox
+    // delivers concurrently and promises no order between queued messages.
     let new_ip = login(&app, "198.51.100.7", "d-home").await;
     assert_eq!(new_ip["decision"], "challenge");
     assert_eq!(new_ip["reasons"], json!(["new_ip"]));
+    app.twilio.nth_to(PHONE, 2).await;
     let new_device = login(&app, "203.0.113.5", "d-laptop").await;
     assert_eq!(new_device["reasons"], json!(["new_device"]));
+    app.twilio.nth_to(PHONE, 3).await;
     let stranger = login(&app, "198.51.100.8", "d-other").await;
     assert_eq!(stranger["reasons"], json!(["new_ip", "new_device"]));
 

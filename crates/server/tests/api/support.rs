@@ -278,6 +278,34 @@ pub async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T 
     }
 }
 
+// ---------------------------------------------------------------- databases
+
+/// Set to a PostgreSQL cluster's URL without a database name (e.g.
+/// `postgres://postgres@127.0.0.1:5433`) to run every test on PostgreSQL:
+/// each test then gets a fresh database of its own on that cluster.
+pub const POSTGRES_ENV: &str = "TOLLGATE_TEST_POSTGRES_URL";
+
+pub fn postgres_cluster() -> Option<String> {
+    std::env::var(POSTGRES_ENV).ok().map(|url| url.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty())
+}
+
+/// A fresh, empty database: a new PostgreSQL database with a random name
+/// when `TOLLGATE_TEST_POSTGRES_URL` is set, else an SQLite file in `dir`.
+pub async fn fresh_database_url(dir: &TempDir) -> String {
+    match postgres_cluster() {
+        Some(cluster) => {
+            use sqlx::{Connection, Executor};
+            sqlx::any::install_default_drivers();
+            let name = format!("tollgate_test_{:016x}", rand::random::<u64>());
+            let mut admin = sqlx::AnyConnection::connect(&format!("{cluster}/postgres")).await.unwrap();
+            admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+            admin.close().await.unwrap();
+            format!("{cluster}/{name}")
+        }
+        None => format!("sqlite://{}", dir.path().join("tollgate.db").display()),
+    }
+}
+
 pub struct TestApp {
     pub server: Server,
     pub url: String,
@@ -287,6 +315,8 @@ pub struct TestApp {
     pub smtp: SmtpSink,
     pub http: reqwest::Client,
     pub dir: TempDir,
+    /// The configuration the server started with (its database included).
+    pub config: Config,
 }
 
 pub struct Answer {
@@ -356,13 +386,14 @@ impl TestApp {
         let twilio = FakeTwilio::start().await;
         let smtp = SmtpSink::start();
         let mut config = test_config(&dir, &twilio, smtp.port);
+        config.database.url = fresh_database_url(&dir).await;
         adjust(&mut config);
         config.validate().unwrap();
         let clock = Arc::new(ManualClock::default());
-        let server = Server::start(config, Arc::clone(&clock) as Arc<dyn Clock>).await.unwrap();
+        let server = Server::start(config.clone(), Arc::clone(&clock) as Arc<dyn Clock>).await.unwrap();
         let token = tollgate_server::cli::issue_service_token(&server.app, "tests").await.unwrap();
         let url = server.url();
-        Self { server, url, token, clock, twilio, smtp, http: reqwest::Client::new(), dir }
+        Self { server, url, token, clock, twilio, smtp, http: reqwest::Client::new(), dir, config }
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
@@ -490,6 +521,14 @@ impl TestApp {
 
     pub fn db_path(&self) -> std::path::PathBuf {
         self.dir.path().join("tollgate.db")
+    }
+
+    pub fn db_url(&self) -> &str {
+        &self.config.database.url
+    }
+
+    pub fn on_postgres(&self) -> bool {
+        self.server.app.store.engine() == tollgate_server::store::Engine::Postgres
     }
 }
 

@@ -1,0 +1,27 @@
+//! `GET /metrics` (Prometheus text format) and the layer that counts and
+//! times every request by route pattern and status.
+
+use crate::app::App;
+use crate::error::ApiResult;
+use crate::store::outbox;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub async fn metrics(State(app): State<Arc<App>>) -> ApiResult<impl IntoResponse> {
+    let mut conn = app.store.pool().acquire().await?;
+    let depth = outbox::depth(&mut conn).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render(&depth)))
+}
+
+pub async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let res = next.run(req).await;
+    app.metrics.request(&method, &route, res.status().as_u16(), started.elapsed());
+    res
+}
