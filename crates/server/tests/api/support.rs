@@ -401,23 +401,42 @@ impl TestApp {
     }
 
     pub async fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Answer {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        let headers = res.headers().clone();
-        let text = res.text().await.unwrap();
-        let body =
-            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Answer { status, body, headers }
+        call_url(&self.http, &self.url, token, method, path, body).await
     }
 
+    /// Another instance of the server on the same database, with the same
+    /// configuration, clock and providers (its own pool and outbox worker).
+    pub async fn another_instance(&self) -> Server {
+        Server::start(self.config.clone(), Arc::clone(&self.clock) as Arc<dyn Clock>).await.unwrap()
+    }
+}
+
+/// One API call against the server at `base`.
+pub async fn call_url(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Answer {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = http.request(method, format!("{base}{path}"));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    Answer { status, body, headers }
+}
+
+impl TestApp {
     pub async fn post(&self, path: &str, body: Value) -> Answer {
         self.call("POST", path, Some(body)).await
     }

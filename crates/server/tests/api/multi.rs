@@ -1,0 +1,276 @@
+//! Several instances on one PostgreSQL database: two `Server`s in this
+//! process share the database, the clock and the providers; requests race
+//! across both. Needs `TOLLGATE_TEST_POSTGRES_URL` (scripts/test.sh always
+//! sets it); without it each test says so and returns.
+
+use crate::support::{call_url, fresh_database_url, postgres_cluster, Answer, TestApp, POSTGRES_ENV};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tollgate_server::store::{outbox, Store};
+use tollgate_server::Server;
+
+const PHONE: &str = "+447400123456";
+
+fn needs_postgres(test: &str) -> bool {
+    if postgres_cluster().is_some() {
+        return true;
+    }
+    eprintln!("note: multi::{test} runs on PostgreSQL only; set {POSTGRES_ENV} (scripts/test.sh does)");
+    false
+}
+
+/// Two instances: the test app's server and another one on its database.
+async fn pair(adjust: impl FnOnce(&mut tollgate_server::Config)) -> (TestApp, Server) {
+    let app = TestApp::start_with(adjust).await;
+    let other = app.another_instance().await;
+    (app, other)
+}
+
+/// Sends every `(path, body)` at once, alternating between the two
+/// instances; answers in the order given.
+async fn race(app: &TestApp, other: &Server, calls: Vec<(String, Value)>) -> Vec<Answer> {
+    let bases = [app.url.clone(), other.url()];
+    let mut tasks = JoinSet::new();
+    for (i, (path, body)) in calls.into_iter().enumerate() {
+        let (http, base, token) = (app.http.clone(), bases[i % 2].clone(), app.token.clone());
+        tasks.spawn(async move { (i, call_url(&http, &base, Some(&token), "POST", &path, Some(body)).await) });
+    }
+    let mut answers: Vec<(usize, Answer)> = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        answers.push(done.unwrap());
+    }
+    answers.sort_by_key(|(i, _)| *i);
+    answers.into_iter().map(|(_, a)| a).collect()
+}
+
+/// How many answers had each (status, code).
+fn tally(answers: &[Answer]) -> BTreeMap<(u16, String), usize> {
+    let mut out = BTreeMap::new();
+    for a in answers {
+        *out.entry((a.status, a.code().to_owned())).or_default() += 1;
+    }
+    out
+}
+
+fn expect(pairs: &[((u16, &str), usize)]) -> BTreeMap<(u16, String), usize> {
+    pairs.iter().map(|((s, c), n)| ((*s, (*c).to_owned()), *n)).collect()
+}
+
+#[tokio::test]
+async fn one_code_verified_concurrently_on_two_instances_succeeds_once() {
+    if !needs_postgres("one_code_verified_concurrently_on_two_instances_succeeds_once") {
+        return;
+    }
+    let (app, other) = pair(|c| c.codes.max_sends = 50).await;
+    app.user_with_2fa("u-1", PHONE).await;
+    for round in 0..5 {
+        // A new IP and device each round (a verified one becomes familiar).
+        let (ip, device) = (format!("198.51.100.{round}"), format!("d-{round}"));
+        let login = app.post("/v1/logins", json!({"user_id": "u-1", "ip": ip, "device_id": device})).await;
+        let challenge = login.ok(200)["challenge_id"].as_str().unwrap().to_owned();
+        let code = app.twilio.code_after(PHONE, 1 + round).await;
+        let path = format!("/v1/challenges/{challenge}/verify");
+        let answers = race(&app, &other, vec![(path, json!({"code": code})); 8]).await;
+        assert_eq!(tally(&answers), expect(&[((200, ""), 1), ((409, "flow_state"), 7)]), "round {round}");
+    }
+    let verified = app.scalar_i64("SELECT COUNT(*) FROM audit_events WHERE action = 'challenge.verified'").await;
+    assert_eq!(verified, 5);
+
+    // A flow step cannot be confirmed twice either: one enable, one email.
+    let email = app.user("u-2").await;
+    let started = app.post("/v1/users/u-2/two-factor/enable", json!({"phone": "+447400999888"})).await;
+    let flow = started.ok(202)["flow_id"].as_str().unwrap().to_owned();
+    let code = app.twilio.code_after("+447400999888", 0).await;
+    let answers = race(&app, &other, vec![(format!("/v1/flows/{flow}/confirm"), json!({"code": code})); 8]).await;
+    assert_eq!(tally(&answers), expect(&[((200, ""), 1), ((409, "flow_state"), 7)]));
+    let enabled = app.scalar_i64("SELECT COUNT(*) FROM audit_events WHERE action = 'two_factor.enabled'").await;
+    assert_eq!(enabled, 2, "u-1 and u-2, once each");
+    app.smtp.wait(&email, "turned on").await;
+    app.drain_outbox().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.smtp.to(&email).len(), 1, "the change is announced once");
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_codes_on_two_instances_are_all_counted() {
+    if !needs_postgres("wrong_codes_on_two_instances_are_all_counted") {
+        return;
+    }
+    let (app, other) = pair(|_| {}).await;
+    app.user_with_2fa("u-1", PHONE).await;
+    let login = app.post("/v1/logins", json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-x"})).await;
+    let challenge = login.ok(200)["challenge_id"].as_str().unwrap().to_owned();
+    let code = app.twilio.code_after(PHONE, 1).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let path = format!("/v1/challenges/{challenge}/verify");
+    let answers = race(&app, &other, vec![(path, json!({"code": wrong})); 12]).await;
+    // Five tries per code (codes.max_attempts), whichever instance counts them.
+    assert_eq!(tally(&answers), expect(&[((422, "code_mismatch"), 5), ((429, "too_many_attempts"), 7)]));
+    let mut left: Vec<i64> = answers.iter().filter_map(|a| a.body["attempts_left"].as_i64()).collect();
+    left.sort_unstable();
+    assert_eq!(left, vec![0, 1, 2, 3, 4], "each try saw the one before it");
+    assert_eq!(app.scalar_i64(&format!("SELECT code_wrong FROM challenges WHERE id = '{challenge}'")).await, 5);
+    assert_eq!(app.scalar_i64("SELECT failed_codes FROM users WHERE id = 'u-1'").await, 5);
+    let rejected = app.scalar_i64("SELECT COUNT(*) FROM audit_events WHERE action = 'code.rejected'").await;
+    assert_eq!(rejected, 5);
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_sends_to_one_number_stop_at_the_limit() {
+    if !needs_postgres("concurrent_sends_to_one_number_stop_at_the_limit") {
+        return;
+    }
+    let (app, other) = pair(|_| {}).await;
+    // Twelve users ask for a code to the same number at once, on both
+    // instances: the per-number limit (5 in 10 minutes) holds.
+    let mut calls = Vec::new();
+    for i in 0..12 {
+        app.user(&format!("u-{i}")).await;
+        calls.push((format!("/v1/users/u-{i}/two-factor/enable"), json!({"phone": PHONE})));
+    }
+    let answers = race(&app, &other, calls).await;
+    assert_eq!(tally(&answers), expect(&[((202, ""), 5), ((429, "rate_limited"), 7)]));
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM code_sends").await, 5);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM flows").await, 5);
+    app.drain_outbox().await;
+    assert_eq!(app.twilio.sent_to(PHONE).len(), 5);
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn two_workers_drain_one_outbox_delivering_each_notification_once() {
+    if !needs_postgres("two_workers_drain_one_outbox_delivering_each_notification_once") {
+        return;
+    }
+    let (app, other) = pair(|_| {}).await;
+    let users = 16;
+    let phone = |i: usize| format!("+4474001234{i:02}");
+    let mut calls = Vec::new();
+    for i in 0..users {
+        app.user(&format!("u-{i}")).await;
+        calls.push((format!("/v1/users/u-{i}/two-factor/enable"), json!({"phone": phone(i)})));
+    }
+    let started = race(&app, &other, calls).await;
+    let mut confirms = Vec::new();
+    for (i, answer) in started.iter().enumerate() {
+        let flow = answer.ok(202)["flow_id"].as_str().unwrap();
+        let code = app.twilio.code_after(&phone(i), 0).await;
+        confirms.push((format!("/v1/flows/{flow}/confirm"), json!({"code": code})));
+    }
+    for answer in race(&app, &other, confirms).await {
+        answer.ok(200);
+    }
+    app.drain_outbox().await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // a duplicate would show up by now
+    assert_eq!(app.twilio.sent().len(), users, "one SMS per enable");
+    for i in 0..users {
+        assert_eq!(app.twilio.sent_to(&phone(i)).len(), 1, "{}", phone(i));
+        assert_eq!(app.smtp.to(&format!("u-{i}@example.com")).len(), 1, "u-{i}");
+    }
+    assert_eq!(app.smtp.mails().len(), users, "one email per enable");
+    let sent = app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE status = 'sent' AND attempts = 1").await;
+    assert_eq!(sent, 2 * i64::try_from(users).unwrap());
+    // Both workers' counts add up to the deliveries (each counts its own).
+    let delivered = |server: &Server| {
+        let text = server.app.metrics.render(&[]);
+        text.lines()
+            .filter(|l| l.starts_with("tollgate_deliveries_total{") && l.contains("outcome=\"sent\""))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
+            .sum::<usize>()
+    };
+    let (mine, theirs) = (delivered(&app.server), delivered(&other));
+    eprintln!("deliveries: instance A {mine}, instance B {theirs}");
+    assert_eq!(mine + theirs, 2 * users);
+    other.stop().await;
+}
+
+#[tokio::test]
+async fn claims_skip_rows_another_worker_holds() {
+    if !needs_postgres("claims_skip_rows_another_worker_holds") {
+        return;
+    }
+    // Two stores (two instances' pools) on one database, no workers running:
+    // a claim in flight holds its rows; a concurrent claim takes others at
+    // once instead of waiting or taking the same.
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(&dir).await;
+    let a = Store::connect(&url, 2).await.unwrap();
+    a.migrate().await.unwrap();
+    let b = Store::connect(&url, 2).await.unwrap();
+    let mut conn = a.pool().acquire().await.unwrap();
+    for i in 0..10 {
+        let n = outbox::NewNotification {
+            id: &format!("n_{i}"),
+            user_id: "u-1",
+            contract_id: "C-1",
+            channel: "sms",
+            purpose: "login_code",
+            recipient_masked: "+44•••••••456",
+            payload_sealed: "sealed",
+            now: 1_000,
+        };
+        outbox::enqueue(&mut conn, n).await.unwrap();
+    }
+    drop(conn);
+    let mut first = a.begin().await.unwrap();
+    let held = outbox::claim_due(&mut first, a.engine(), 2_000, 62_000, 6).await.unwrap();
+    assert_eq!(held.len(), 6);
+    let mut second = b.begin().await.unwrap();
+    let others =
+        tokio::time::timeout(Duration::from_secs(5), outbox::claim_due(&mut second, b.engine(), 2_000, 62_000, 6))
+            .await
+            .expect("a claim must not wait for another worker's rows")
+            .unwrap();
+    assert_eq!(others.len(), 4, "the four rows nobody holds");
+    assert!(others.iter().all(|o| held.iter().all(|h| h.id != o.id)), "no row claimed twice");
+    first.commit().await.unwrap();
+    second.commit().await.unwrap();
+    let mut third = a.begin().await.unwrap();
+    assert!(outbox::claim_due(&mut third, a.engine(), 3_000, 63_000, 32).await.unwrap().is_empty(), "leased");
+    third.commit().await.unwrap();
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_audit_writers_on_two_instances_keep_one_chain() {
+    if !needs_postgres("concurrent_audit_writers_on_two_instances_keep_one_chain") {
+        return;
+    }
+    let (app, other) = pair(|_| {}).await;
+    for i in 0..10 {
+        app.user(&format!("u-{i}")).await;
+    }
+    let before = app.scalar_i64("SELECT COUNT(*) FROM audit_events").await;
+    let mut calls = Vec::new();
+    for round in 0..6 {
+        for i in 0..10 {
+            let ip = format!("198.51.100.{}", round * 10 + i);
+            calls.push(("/v1/logins".to_owned(), json!({"user_id": format!("u-{i}"), "ip": ip, "device_id": "d"})));
+        }
+    }
+    for answer in race(&app, &other, calls).await {
+        assert_eq!(answer.ok(200)["decision"], "allow");
+    }
+    let events = app.scalar_i64("SELECT COUNT(*) FROM audit_events").await;
+    assert_eq!(events, before + 60);
+    assert_eq!(app.scalar_i64("SELECT MAX(seq) FROM audit_events").await, events, "no gaps, no duplicates");
+    let verified = tollgate_server::cli::verify_chain(&app.server.app.store).await.unwrap();
+    let (seq, _, checked) = verified.unwrap_or_else(|broken| panic!("{broken}"));
+    assert_eq!((seq, checked), (events, u64::try_from(events).unwrap()));
+    // And the operator's command agrees.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate-server"))
+        .args(["audit", "verify"])
+        .env("TOLLGATE_DATABASE__URL", app.db_url())
+        .env_remove("TOLLGATE_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("ok: {events} events verified")), "{stdout}");
+    other.stop().await;
+}
