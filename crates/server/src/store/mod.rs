@@ -13,7 +13,7 @@ pub mod tokens;
 pub mod users;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -79,7 +79,7 @@ impl Store {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            match Self::connect_once(url, max_connections, budget).await {
+            match Self::connect_once(url, max_connections).await {
                 Ok(store) => return Ok(store),
                 Err(StoreError::Connect { source, .. }) if is_transient(&source) => {
                     let elapsed = started.elapsed();
@@ -105,7 +105,7 @@ impl Store {
         }
     }
 
-    async fn connect_once(url: &str, max_connections: u32, budget: Duration) -> Result<Self, StoreError> {
+    async fn connect_once(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (engine, url) = if url.starts_with("sqlite:") {
             let url = if url.contains("mode=") {
@@ -124,6 +124,18 @@ impl Store {
         };
         let connect_error = |source| StoreError::Connect { url: redact_url(&url), source };
         let options = AnyConnectOptions::from_str(&url).map_err(connect_error)?;
+        if engine == Engine::Postgres {
+            // One plain connection first: it fails at once with the real
+            // reason (refused, unknown host, bad password), where the pool
+            // would keep trying until its acquire timeout.
+            match tokio::time::timeout(Duration::from_secs(10), options.connect()).await {
+                Ok(Ok(probe)) => {
+                    let _ = probe.close().await;
+                }
+                Ok(Err(e)) => return Err(connect_error(e)),
+                Err(_) => return Err(connect_error(sqlx::Error::PoolTimedOut)),
+            }
+        }
         let max = match (engine, max_connections) {
             // One SQLite connection: writers are serialised anyway (the
             // audit chain), and a single writer never meets SQLITE_BUSY.
@@ -133,7 +145,7 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
-            .acquire_timeout(budget.clamp(Duration::from_secs(2), Duration::from_secs(10)))
+            .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {

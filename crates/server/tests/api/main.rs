@@ -16,6 +16,8 @@ mod crash;
 mod flows;
 mod logins;
 mod multi;
+mod multi;
 mod openapi;
+mod ops;
 mod outbox;
 mod provisioning;

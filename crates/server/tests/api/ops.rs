@@ -1,0 +1,114 @@
+//! Operations: start-up against a database that is not there (retry with
+//! backoff, then a clear error), a URL of no known engine, and `/metrics`.
+
+use crate::support::{test_config, FakeTwilio, TestApp};
+use serde_json::json;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tollgate_server::clock::{Clock, ManualClock};
+use tollgate_server::store::{Store, StoreError};
+use tollgate_server::Server;
+
+const PHONE: &str = "+447400123456";
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_retried_with_backoff_then_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let mut config = test_config(&dir, &twilio, closed_port());
+    config.database.url = format!("postgres://tollgate:s3cret@127.0.0.1:{}/tollgate", closed_port());
+    config.database.connect_retry_secs = 1;
+    config.validate().unwrap();
+    let started = Instant::now();
+    let Err(error) = Server::start(config, Arc::new(ManualClock::default()) as Arc<dyn Clock>).await else {
+        panic!("started without a database");
+    };
+    let took = started.elapsed();
+    let message = error.to_string();
+    assert!(message.contains("cannot reach the database at postgres://tollgate:***@127.0.0.1:"), "{message}");
+    assert!(message.contains("database.connect_retry_secs"), "{message}");
+    assert!(!message.contains("s3cret"), "the password must not be shown: {message}");
+    // 250 ms, then 500 ms between attempts; the next wait would pass 1 s.
+    assert!(message.contains("gave up after 3 attempts"), "{message}");
+    assert!(took >= Duration::from_millis(700) && took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn serve_logs_each_attempt_and_exits_with_the_reason() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-server"))
+        .arg("serve")
+        .env_remove("TOLLGATE_CONFIG")
+        .env("RUST_LOG", "info")
+        .env("TOLLGATE_SERVER__LISTEN", "127.0.0.1:0")
+        .env("TOLLGATE_DATABASE__URL", format!("postgres://tollgate:s3cret@127.0.0.1:{}/tollgate", closed_port()))
+        .env("TOLLGATE_DATABASE__CONNECT_RETRY_SECS", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let retries = stderr.lines().filter(|l| l.contains("cannot reach the database") && l.contains("retrying")).count();
+    assert!(retries >= 2, "each attempt is logged: {stderr}");
+    assert!(stderr.contains("error: cannot reach the database at postgres://"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_url_of_no_known_engine_is_refused_by_name() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-server"))
+        .arg("serve")
+        .env_remove("TOLLGATE_CONFIG")
+        .env("TOLLGATE_DATABASE__URL", "mysql://root@127.0.0.1/tollgate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("database.url") && stderr.contains("sqlite://") && stderr.contains("postgres://"),
+        "{stderr}"
+    );
+    // The store says the same, naming what it got, without retrying.
+    let started = Instant::now();
+    let error =
+        Store::connect_with_retry("mysql://root@127.0.0.1/tollgate", 1, Duration::from_secs(30)).await.unwrap_err();
+    assert!(matches!(error, StoreError::Scheme(_)), "{error}");
+    assert!(error.to_string().contains("\"mysql:\""), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_time_them_and_report_the_outbox() {
+    let app = TestApp::start().await;
+    app.user_with_2fa("u-1", PHONE).await;
+    app.post("/v1/logins", json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-x"})).await.ok(200);
+    app.post("/v1/logins", json!({"user_id": "u-1", "ip": "203.0.113.5", "device_id": "d-home"})).await.ok(200);
+    app.call_as(None, "GET", "/v1/nowhere", None).await;
+    app.twilio.nth_to(PHONE, 2).await;
+    app.drain_outbox().await;
+    let answer = reqwest::get(format!("{}/metrics", app.url)).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let kind = answer.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    let text = answer.text().await.unwrap();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    assert!(has("tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"200\"} 2"), "{text}");
+    assert!(has(
+        "tollgate_http_requests_total{method=\"POST\",route=\"/v1/flows/{flow_id}/confirm\",status=\"200\"} 1"
+    ));
+    assert!(has("tollgate_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1"), "{text}");
+    assert!(!text.contains("fl_") && !text.contains("u-1"), "ids stay out of labels: {text}");
+    assert!(has("# TYPE tollgate_http_request_duration_seconds histogram"));
+    assert!(has("tollgate_http_request_duration_seconds_bucket{method=\"POST\",route=\"/v1/logins\",le=\"+Inf\"} 2"));
+    assert!(has("tollgate_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/logins\"} 2"));
+    // enable code, login code; the "turned on" email.
+    assert!(has("tollgate_outbox_notifications{status=\"queued\"} 0"), "{text}");
+    assert!(has("tollgate_outbox_notifications{status=\"sent\"} 3"), "{text}");
+    assert!(has("tollgate_deliveries_total{channel=\"sms\",outcome=\"sent\"} 2"), "{text}");
+    assert!(has("tollgate_deliveries_total{channel=\"email\",outcome=\"sent\"} 1"), "{text}");
+}
