@@ -5,8 +5,8 @@ pub mod admin;
 pub mod flows;
 pub mod health;
 pub mod logins;
-pub mod openapi;
 pub mod metrics;
+pub mod openapi;
 pub mod provisioning;
 pub mod two_factor;
 

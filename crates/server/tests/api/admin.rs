@@ -366,13 +366,21 @@ async fn a_whole_contract_disable_is_all_or_nothing() {
     let events = app.scalar_i64("SELECT COUNT(*) FROM audit_events").await;
     let mails = app.scalar_i64("SELECT COUNT(*) FROM notifications").await;
     // Inject a failure midway: the second user's email cannot be queued.
-    sqlx::query(
-        "CREATE TRIGGER fail_midway BEFORE INSERT ON notifications WHEN NEW.user_id = 'u-91' \
-         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-    )
-    .execute(app.server.app.store.pool())
-    .await
-    .unwrap();
+    let pool = app.server.app.store.pool();
+    let inject: &[&str] = if app.on_postgres() {
+        &[
+            "CREATE FUNCTION fail_midway() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+            "CREATE TRIGGER fail_midway BEFORE INSERT ON notifications FOR EACH ROW \
+             WHEN (NEW.user_id = 'u-91') EXECUTE FUNCTION fail_midway()",
+        ]
+    } else {
+        &["CREATE TRIGGER fail_midway BEFORE INSERT ON notifications WHEN NEW.user_id = 'u-91' \
+           BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
+    };
+    for sql in inject {
+        sqlx::query(sql).execute(pool).await.unwrap();
+    }
     let failed = post(&app, &token, "/v1/admin/contracts/C-9/two-factor/disable", json!({"reason": "migration"})).await;
     failed.problem(500, "internal");
     assert!(!failed.body.to_string().contains("injected"), "database details must not leak");
@@ -383,7 +391,8 @@ async fn a_whole_contract_disable_is_all_or_nothing() {
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM audit_events").await, events);
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM notifications").await, mails);
     // Without the fault it goes through.
-    sqlx::query("DROP TRIGGER fail_midway").execute(app.server.app.store.pool()).await.unwrap();
+    let drop = if app.on_postgres() { "DROP TRIGGER fail_midway ON notifications" } else { "DROP TRIGGER fail_midway" };
+    sqlx::query(drop).execute(pool).await.unwrap();
     let done = post(&app, &token, "/v1/admin/contracts/C-9/two-factor/disable", json!({"reason": "migration"})).await;
     assert_eq!(done.ok(200)["disabled"], 3);
 }

@@ -172,7 +172,9 @@ async fn managers_are_created_assigned_listed_and_revoked_from_the_command_line(
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start().await;
     let smtp = SmtpSink::start();
-    let path = write_config(dir.path(), &test_config(&dir, &twilio, smtp.port));
+    let mut config = test_config(&dir, &twilio, smtp.port);
+    config.database.url = fresh_database_url(&dir).await;
+    let path = write_config(dir.path(), &config);
     let service = service_token(&path);
     let (_server, url, _log) = serve(&path);
     assert_eq!(call(&url, &service, reqwest::Method::PUT, "/v1/contracts/C-1", json!({"name": "Acme"})).await.0, 201);

@@ -16,7 +16,6 @@ mod crash;
 mod flows;
 mod logins;
 mod multi;
-mod multi;
 mod openapi;
 mod ops;
 mod outbox;
