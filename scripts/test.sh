@@ -85,7 +85,7 @@ start_postgres() {
         -o "-p $port -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
         start >/dev/null; then
       export TOLLGATE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port"
-      echo "== PostgreSQL $("$PG_BIN/pg_ctl" --version | awk '{print $NF}') on 127.0.0.1:$port (throwaway, $PG_DIR)"
+      echo "== PostgreSQL $("$PG_BIN/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port (throwaway, $PG_DIR)"
       return
     fi
     echo "   port $port did not work (attempt $attempt); trying another" >&2

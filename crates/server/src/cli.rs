@@ -186,7 +186,17 @@ async fn manager_command(config: Config, command: ManagerCommand) -> anyhow::Res
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // SIGTERM is caught from before the start: a stop sent as soon as the
+    // server listens (a rolling deploy) is graceful too, not the default kill.
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let server = Server::start(config, Arc::new(SystemClock)).await?;
+    #[cfg(unix)]
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    #[cfg(not(unix))]
     wait_for_signal().await;
     tracing::info!("shutting down: finishing in-flight requests and deliveries");
     server.stop().await;

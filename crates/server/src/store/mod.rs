@@ -57,9 +57,6 @@ pub struct Store {
     engine: Engine,
 }
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 impl Store {
     /// Opens (and for SQLite creates) the database. Does not migrate. One
     /// attempt: see `connect_with_retry` for start-up.
@@ -164,11 +161,18 @@ impl Store {
         Ok(Self { pool, engine })
     }
 
+    /// Applies the migrations this binary has that the database lacks.
+    /// Several instances may start at once (PostgreSQL: sqlx holds an
+    /// advisory lock while migrating). Migrations newer than this binary
+    /// are tolerated, so during a rolling upgrade an old instance still
+    /// starts after a new one has migrated: migrations must therefore only
+    /// add (expand), never drop or rename what a running release uses.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.engine {
-            Engine::Sqlite => &SQLITE_MIGRATIONS,
-            Engine::Postgres => &POSTGRES_MIGRATIONS,
+        let mut migrator = match self.engine {
+            Engine::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Engine::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
+        migrator.set_ignore_missing(true);
         migrator.run(&self.pool).await.map_err(StoreError::Migrate)
     }
 

@@ -112,3 +112,22 @@ async fn metrics_count_requests_by_route_time_them_and_report_the_outbox() {
     assert!(has("tollgate_deliveries_total{channel=\"sms\",outcome=\"sent\"} 2"), "{text}");
     assert!(has("tollgate_deliveries_total{channel=\"email\",outcome=\"sent\"} 1"), "{text}");
 }
+
+#[tokio::test]
+async fn an_older_release_still_starts_after_a_newer_one_migrated() {
+    // A rolling upgrade: a newer instance applied a migration this binary
+    // does not know; this one (restarting) must still start and serve.
+    let app = TestApp::start().await;
+    let checksum = if app.on_postgres() { "decode('00', 'hex')" } else { "X'00'" };
+    sqlx::query(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from a newer release', CURRENT_TIMESTAMP, TRUE, {checksum}, 1)"
+    ))
+    .execute(app.server.app.store.pool())
+    .await
+    .unwrap();
+    let again = app.another_instance().await;
+    let ready = reqwest::get(format!("{}/readyz", again.url())).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    again.stop().await;
+}
