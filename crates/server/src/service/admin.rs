@@ -272,11 +272,13 @@ impl App {
             tracing::error!(contract = %id, "whole-contract disable changed an unexpected number of users");
             return Err(ApiError::internal());
         }
-        let batch = json!({ "contract_id": id.as_str(), "users": disabled });
-        self.record_manager_disables(&mut tx, manager, &affected, &reason, Some(&batch), now).await?;
+        // The contract row before the audit head: the lock order of every
+        // other transaction (PostgreSQL would otherwise find a deadlock).
         if disabled > 0 {
             users::touch_contract(&mut tx, id.as_str(), now_ms).await?;
         }
+        let batch = json!({ "contract_id": id.as_str(), "users": disabled });
+        self.record_manager_disables(&mut tx, manager, &affected, &reason, Some(&batch), now).await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(ContractDisabled { contract_id: id.as_str().to_owned(), disabled })
