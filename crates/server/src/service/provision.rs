@@ -39,12 +39,14 @@ impl App {
         let name = text_field("name", &body.name, 200)?;
         let now = self.now_ms();
         let mut tx = self.store.begin().await?;
-        let existing = users::find_contract(&mut tx, id.as_str()).await?;
+        let existing = match users::find_contract(&mut tx, id.as_str()).await? {
+            Some(row) => Some(row),
+            None if users::insert_contract(&mut tx, id.as_str(), &name, now).await? => None,
+            // A racing PUT (another instance) created it meanwhile: update it.
+            None => Some(users::find_contract(&mut tx, id.as_str()).await?.ok_or_else(ApiError::internal)?),
+        };
         let (created, changed) = match &existing {
-            None => {
-                users::insert_contract(&mut tx, id.as_str(), &name, now).await?;
-                (true, true)
-            }
+            None => (true, true),
             Some(row) if row.name != name => {
                 users::rename_contract(&mut tx, id.as_str(), &name, now).await?;
                 (false, true)
@@ -81,13 +83,19 @@ impl App {
         if users::find_contract(&mut tx, contract.as_str()).await?.is_none() {
             return Err(ApiError::not_found(format!("no contract {contract}; create it first")));
         }
-        let existing = users::find_user(&mut tx, id.as_str()).await?;
+        let existing = match users::find_user(&mut tx, id.as_str()).await? {
+            Some(row) => Some(row),
+            None if users::insert_user(&mut tx, id.as_str(), contract.as_str(), email.as_str(), &display_name, now)
+                .await? =>
+            {
+                None
+            }
+            // A racing PUT (another instance) created it meanwhile: update it.
+            None => Some(users::find_user(&mut tx, id.as_str()).await?.ok_or_else(ApiError::internal)?),
+        };
         let created = existing.is_none();
         let changed = match &existing {
-            None => {
-                users::insert_user(&mut tx, id.as_str(), contract.as_str(), email.as_str(), &display_name, now).await?;
-                true
-            }
+            None => true,
             Some(row) => {
                 let changed = row.contract_id != contract.as_str()
                     || row.email != email.as_str()

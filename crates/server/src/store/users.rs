@@ -43,15 +43,20 @@ pub async fn find_contract(c: &mut Conn, id: &str) -> sqlx::Result<Option<Contra
         .await
 }
 
-pub async fn insert_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
-        .bind(id)
-        .bind(name)
-        .bind(search_text(id, name))
-        .bind(now)
-        .execute(c)
-        .await
-        .map(drop)
+/// Creates the contract unless a row with this id exists (created by a
+/// racing request, perhaps on another instance); returns whether it did.
+pub async fn insert_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(search_text(id, name))
+    .bind(now)
+    .execute(c)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn rename_contract(c: &mut Conn, id: &str, name: &str, now: i64) -> sqlx::Result<()> {
@@ -86,6 +91,8 @@ pub async fn lock_user(c: &mut Conn, engine: Engine, id: &str) -> sqlx::Result<O
         .await
 }
 
+/// Creates the user unless a row with this id exists (created by a racing
+/// request, perhaps on another instance); returns whether it did.
 pub async fn insert_user(
     c: &mut Conn,
     id: &str,
@@ -93,10 +100,10 @@ pub async fn insert_user(
     email: &str,
     display_name: &str,
     now: i64,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
         "INSERT INTO users (id, contract_id, email, display_name, failed_codes, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 0, $5, $5)",
+         VALUES ($1, $2, $3, $4, 0, $5, $5) ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
     .bind(contract_id)
@@ -104,8 +111,8 @@ pub async fn insert_user(
     .bind(display_name)
     .bind(now)
     .execute(c)
-    .await
-    .map(drop)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn update_profile(

@@ -274,3 +274,37 @@ async fn concurrent_audit_writers_on_two_instances_keep_one_chain() {
     assert!(stdout.contains(&format!("ok: {events} events verified")), "{stdout}");
     other.stop().await;
 }
+
+#[tokio::test]
+async fn racing_creates_of_one_contract_and_user_make_one_each() {
+    if !needs_postgres("racing_creates_of_one_contract_and_user_make_one_each") {
+        return;
+    }
+    let (app, other) = pair(|_| {}).await;
+    let bases = [app.url.clone(), other.url()];
+    let put_all = |path: &'static str, body: Value| {
+        let mut tasks = JoinSet::new();
+        for i in 0..8 {
+            let (http, base, token, body) = (app.http.clone(), bases[i % 2].clone(), app.token.clone(), body.clone());
+            tasks.spawn(async move { call_url(&http, &base, Some(&token), "PUT", path, Some(body)).await.status });
+        }
+        tasks
+    };
+    for (path, body, table, action) in [
+        ("/v1/contracts/C-7", json!({"name": "Acme"}), "contracts", "contract.created"),
+        (
+            "/v1/users/u-7",
+            json!({"contract_id": "C-7", "email": "ann@example.com", "display_name": "Ann"}),
+            "users",
+            "user.created",
+        ),
+    ] {
+        let mut statuses = put_all(path, body).join_all().await;
+        statuses.sort_unstable();
+        assert_eq!(statuses, vec![200, 200, 200, 200, 200, 200, 200, 201], "{path}: one creates, the rest see it");
+        assert_eq!(app.scalar_i64(&format!("SELECT COUNT(*) FROM {table}")).await, 1);
+        let created = app.scalar_i64(&format!("SELECT COUNT(*) FROM audit_events WHERE action = '{action}'")).await;
+        assert_eq!(created, 1, "{action}");
+    }
+    other.stop().await;
+}
