@@ -1,0 +1,285 @@
+//! Load generator for the service API (docs/BENCHMARKS.md): login decisions
+//! (allow, challenge) and challenge verification, from many concurrent
+//! clients against one or more running `tollgate-server` instances.
+//!
+//! It runs a Twilio-shaped endpoint itself (the servers' `sms.twilio.base_url`
+//! points at it) so that it can read the codes it must verify.
+//!
+//! ```sh
+//! tollgate-bench --url http://127.0.0.1:8081[,http://127.0.0.1:8082] --token TOKEN \
+//!     [--twilio 127.0.0.1:9099] [--clients 200] [--secs 10] [--users 1000] [--phases allow,challenge,verify]
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark driver: fail loudly
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_owned())
+}
+
+/// Codes received per phone number, in order.
+type Inbox = Arc<Mutex<HashMap<String, Vec<String>>>>;
+
+async fn twilio(
+    State(inbox): State<Inbox>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let body = get("Body");
+    let code: String =
+        body.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() >= 6).unwrap_or_default().to_owned();
+    inbox.lock().unwrap().entry(get("To")).or_default().push(code);
+    (axum::http::StatusCode::CREATED, Json(json!({"sid": "SM0", "status": "queued"})))
+}
+
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    urls: Arc<Vec<String>>,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, i: usize, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let url = &self.urls[i % self.urls.len()];
+        let res = self.http.request(method, format!("{url}{path}")).bearer_auth(&self.token).json(&body).send().await;
+        match res {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                (status, res.json().await.unwrap_or(Value::Null))
+            }
+            Err(e) => (0, json!({ "error": e.to_string() })),
+        }
+    }
+}
+
+fn phone(i: usize) -> String {
+    format!("+4474{:08}", 10_000_000 + i)
+}
+
+async fn wait_code(inbox: &Inbox, phone: &str, nth: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(code) = inbox.lock().unwrap().get(phone).and_then(|codes| codes.get(nth - 1)).cloned() {
+            return code;
+        }
+        assert!(Instant::now() < deadline, "no SMS #{nth} to {phone}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+struct Report {
+    name: String,
+    ok: u64,
+    errors: HashMap<u16, u64>,
+    latencies: Vec<Duration>,
+    secs: f64,
+}
+
+impl Report {
+    fn print(&mut self) {
+        self.latencies.sort_unstable();
+        let pct = |p: f64| {
+            let n = self.latencies.len();
+            if n == 0 {
+                return 0.0;
+            }
+            let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+            self.latencies[i].as_secs_f64() * 1000.0
+        };
+        println!(
+            "{:<10} {:>8} ok {:>9.0}/s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   errors {:?}",
+            self.name,
+            self.ok,
+            self.ok as f64 / self.secs,
+            pct(0.50),
+            pct(0.99),
+            pct(1.0),
+            self.errors
+        );
+    }
+}
+
+/// Runs `clients` loops of `step` for `secs`; `step` returns the status and
+/// the latency of the request being measured.
+async fn phase<F, Fut>(name: &str, clients: usize, secs: u64, step: F) -> Report
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (u16, Duration)> + Send,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let step = Arc::new(step);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..clients {
+        let (stop, step) = (Arc::clone(&stop), Arc::clone(&step));
+        tasks.spawn(async move {
+            let mut out = (0u64, HashMap::<u16, u64>::new(), Vec::new());
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (status, took) = step(client, n).await;
+                n += 1;
+                if (200..300).contains(&status) {
+                    out.0 += 1;
+                    out.2.push(took);
+                } else {
+                    *out.1.entry(status).or_default() += 1;
+                }
+            }
+            out
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut report = Report { name: name.to_owned(), ok: 0, errors: HashMap::new(), latencies: Vec::new(), secs: 0.0 };
+    while let Some(done) = tasks.join_next().await {
+        let (ok, errors, latencies) = done.unwrap();
+        report.ok += ok;
+        for (k, v) in errors {
+            *report.errors.entry(k).or_default() += v;
+        }
+        report.latencies.extend(latencies);
+    }
+    report.secs = started.elapsed().as_secs_f64();
+    report
+}
+
+#[tokio::main]
+async fn main() {
+    let urls: Vec<String> = arg("--url", "http://127.0.0.1:8080").split(',').map(str::to_owned).collect();
+    let token = arg("--token", "");
+    assert!(!token.is_empty(), "--token: a service token is required");
+    let clients: usize = arg("--clients", "200").parse().unwrap();
+    let secs: u64 = arg("--secs", "10").parse().unwrap();
+    let users: usize = arg("--users", "1000").parse().unwrap();
+    let phases = arg("--phases", "allow,challenge,verify");
+    let inbox: Inbox = Arc::default();
+    let router =
+        Router::new().route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio)).with_state(Arc::clone(&inbox));
+    let listener = tokio::net::TcpListener::bind(arg("--twilio", "127.0.0.1:9099")).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let api = Api { http, urls: Arc::new(urls), token };
+    // Users 0..users for allow/challenge (picked at random); users+0 ..
+    // users+clients each belong to one verify client (their SMS count is
+    // known, whatever the other phases' outbox still delivers).
+    let seed_users = users + clients;
+    let run = format!("{:06x}", rand::thread_rng().gen::<u32>() & 0xff_ffff);
+
+    // Users with 2FA on, enabled from 203.0.113.5 / d-home (so that is familiar).
+    let seeded = Instant::now();
+    let (status, body) =
+        api.call(0, reqwest::Method::PUT, &format!("/v1/contracts/B-{run}"), json!({"name": "Bench"})).await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let mut tasks = tokio::task::JoinSet::new();
+    for shard in 0..50 {
+        let (api, inbox, run) = (api.clone(), Arc::clone(&inbox), run.clone());
+        tasks.spawn(async move {
+            for i in (shard..seed_users).step_by(50) {
+                let uid = format!("b{run}-{i}");
+                let user = json!({"contract_id": format!("B-{run}"), "email": format!("{uid}@bench.test"), "display_name": "Bench"});
+                let (s, b) = api.call(i, reqwest::Method::PUT, &format!("/v1/users/{uid}"), user).await;
+                assert!(s == 200 || s == 201, "{s} {b}");
+                let before = inbox.lock().unwrap().get(&phone(i)).map_or(0, Vec::len);
+                let enable = json!({"phone": phone(i), "ip": "203.0.113.5", "device_id": "d-home"});
+                let (s, b) = api.call(i, reqwest::Method::POST, &format!("/v1/users/{uid}/two-factor/enable"), enable).await;
+                assert_eq!(s, 202, "{b}");
+                let flow = b["flow_id"].as_str().unwrap().to_owned();
+                let code = wait_code(&inbox, &phone(i), before + 1).await;
+                let confirm = json!({"code": code, "ip": "203.0.113.5", "device_id": "d-home"});
+                let (s, b) = api.call(i, reqwest::Method::POST, &format!("/v1/flows/{flow}/confirm"), confirm).await;
+                assert_eq!(s, 200, "{b}");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+    println!(
+        "seeded {seed_users} users with 2FA in {:.1} s; {} instance(s), {clients} clients, {secs} s per phase",
+        seeded.elapsed().as_secs_f64(),
+        api.urls.len()
+    );
+
+    for name in phases.split(',') {
+        let (api, run, inbox) = (api.clone(), run.clone(), Arc::clone(&inbox));
+        let mut report = match name {
+            // A familiar IP and device: allowed (lookups + an audit event).
+            "allow" => {
+                phase(name, clients, secs, move |client, n| {
+                    let api = api.clone();
+                    let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
+                    async move {
+                        let body = json!({"user_id": uid, "ip": "203.0.113.5", "device_id": "d-home"});
+                        let t = Instant::now();
+                        let (s, b) = api.call(client + n as usize, reqwest::Method::POST, "/v1/logins", body).await;
+                        let s = if b["decision"] == "allow" { s } else { 600 };
+                        (s, t.elapsed())
+                    }
+                })
+                .await
+            }
+            // A new IP and device: a challenge, a code sent (an SMS queued).
+            "challenge" => {
+                phase(name, clients, secs, move |client, n| {
+                    let api = api.clone();
+                    let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
+                    async move {
+                        let ip = format!("198.51.{}.{}", n % 250, client % 250);
+                        let body = json!({"user_id": uid, "ip": ip, "device_id": format!("d-{client}-{n}")});
+                        let t = Instant::now();
+                        let (s, b) = api.call(client + n as usize, reqwest::Method::POST, "/v1/logins", body).await;
+                        let s = if b["decision"] == "challenge" { s } else { 600 };
+                        (s, t.elapsed())
+                    }
+                })
+                .await
+            }
+            // Each client owns one user: challenge, read the SMS, verify
+            // (the verification is what is timed).
+            "verify" => {
+                // Each verify user has had exactly its enable code so far.
+                let sent: Arc<Mutex<HashMap<usize, usize>>> =
+                    Arc::new(Mutex::new((0..clients).map(|c| (c, 1)).collect()));
+                phase(name, clients, secs, move |client, n| {
+                    let (api, inbox, sent) = (api.clone(), Arc::clone(&inbox), Arc::clone(&sent));
+                    let uid = format!("b{run}-{}", users + client);
+                    async move {
+                        let ip = format!("192.0.{}.{}", n % 250, client % 250);
+                        let body = json!({"user_id": uid, "ip": ip, "device_id": format!("v-{client}-{n}")});
+                        let (s, b) = api.call(client, reqwest::Method::POST, "/v1/logins", body).await;
+                        if s != 200 || b["decision"] != "challenge" {
+                            return (if s == 200 { 600 } else { s }, Duration::ZERO);
+                        }
+                        let challenge = b["challenge_id"].as_str().unwrap().to_owned();
+                        let nth = {
+                            let mut s = sent.lock().unwrap();
+                            let e = s.entry(client).or_default();
+                            *e += 1;
+                            *e
+                        };
+                        let code = wait_code(&inbox, &phone(users + client), nth).await;
+                        let path = format!("/v1/challenges/{challenge}/verify");
+                        let t = Instant::now();
+                        let (s, _) = api.call(client + 1, reqwest::Method::POST, &path, json!({"code": code})).await;
+                        (s, t.elapsed())
+                    }
+                })
+                .await
+            }
+            other => panic!("unknown phase {other}"),
+        };
+        report.print();
+    }
+}
