@@ -148,6 +148,12 @@ impl App {
             return Err(ApiError::flow_state("this step was already confirmed"));
         }
         users::mark_verified(&mut tx, &user.id, now_ms).await?;
+        if outcome.is_some() {
+            // The contract row before the audit head, the lock order of
+            // every transaction (else PostgreSQL finds a deadlock with a
+            // concurrent PUT of another user of the contract).
+            users::touch_contract(&mut tx, &user.contract_id, now_ms).await?;
+        }
         let detail = json!({ "flow_id": flow.id, "kind": kind.as_str(), "step": step.as_str() });
         self.audit_user(&mut tx, &user, "flow.confirmed", &actor, detail, now_ms).await?;
         if let Some(outcome) = outcome {

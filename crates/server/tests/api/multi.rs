@@ -308,3 +308,43 @@ async fn racing_creates_of_one_contract_and_user_make_one_each() {
     }
     other.stop().await;
 }
+
+#[tokio::test]
+async fn puts_and_confirms_in_one_contract_do_not_deadlock() {
+    if !needs_postgres("puts_and_confirms_in_one_contract_do_not_deadlock") {
+        return;
+    }
+    // Confirming an enable touches the contract and appends to the audit
+    // chain; so does creating a user of the contract. Racing both on two
+    // instances must never make PostgreSQL abort one as a deadlock (a 500).
+    let (app, other) = pair(|_| {}).await;
+    let mut confirms = Vec::new();
+    for i in 0..12 {
+        app.user(&format!("u-{i}")).await;
+        let phone = format!("+4474005550{i:02}");
+        let started = app.post(&format!("/v1/users/u-{i}/two-factor/enable"), json!({"phone": phone})).await;
+        let flow = started.ok(202)["flow_id"].as_str().unwrap().to_owned();
+        let code = app.twilio.code_after(&phone, 0).await;
+        confirms.push((format!("/v1/flows/{flow}/confirm"), json!({"code": code})));
+    }
+    let bases = [app.url.clone(), other.url()];
+    let mut tasks = JoinSet::new();
+    for (i, (path, body)) in confirms.into_iter().enumerate() {
+        let (http, token) = (app.http.clone(), app.token.clone());
+        let (a, b) = (bases[i % 2].clone(), bases[(i + 1) % 2].clone());
+        tasks.spawn(async move {
+            let user = json!({"contract_id": "C-1", "email": format!("new-{i}@example.com"), "display_name": "New"});
+            let put_path = format!("/v1/users/n-{i}");
+            let put = call_url(&http, &b, Some(&token), "PUT", &put_path, Some(user));
+            let confirm = call_url(&http, &a, Some(&token), "POST", &path, Some(body));
+            let (put, confirm) = tokio::join!(put, confirm);
+            (put.status, confirm.status)
+        });
+    }
+    let mut outcomes = tasks.join_all().await;
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, vec![(201, 200); 12]);
+    let verified = tollgate_server::cli::verify_chain(&app.server.app.store).await.unwrap();
+    assert!(verified.is_ok(), "{verified:?}");
+    other.stop().await;
+}
