@@ -261,10 +261,12 @@ async fn disabling_one_user_changes_it_once() {
     assert_eq!(err.code(), Some(ErrorCode::InvalidRequest));
     assert!(client.user(&user.user_id).await.unwrap().two_factor.enabled, "a refused call changed nothing");
 
-    let done = client.disable_user(&user.user_id, "lost phone, ticket 4711").await.unwrap();
+    let done = client.disable_user(&user.user_id, &"r".repeat(500)).await.unwrap();
     assert_eq!(done.user_id, user.user_id);
     assert!(done.changed);
     assert_eq!((done.two_factor.enabled, done.two_factor.phone_masked.as_deref()), (false, None));
+    let err = client.disable_user(&user.user_id, &"x".repeat(501)).await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidRequest), "{err:?}");
     let again = client.disable_user(&user.user_id, "lost phone, ticket 4711").await.unwrap();
     assert!(!again.changed);
 
@@ -333,12 +335,15 @@ async fn anything_outside_the_managers_contracts_is_not_found() {
 async fn a_revoked_or_unknown_token_is_unauthorized() {
     let env = Env::start().await;
     let (id, client) = env.manager(&["C-10001"]).await;
+    let service_token = tollgate_server::cli::issue_service_token(&env.server.app, "web tier").await.unwrap();
     client.me().await.unwrap();
     assert!(tollgate_server::managers::revoke(&env.server.app, &id).await.unwrap());
     for err in [
         client.me().await.unwrap_err(),
         client.contract("C-10001").await.unwrap_err(),
         env.client("tgm_not-a-token-anyone-was-given-0123456789").me().await.unwrap_err(),
+        // A service token is the other kind: refused on the admin API.
+        env.client(&service_token).me().await.unwrap_err(),
     ] {
         assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
         assert_eq!(err.kind(), ErrorKind::Unauthorized);
@@ -452,4 +457,27 @@ async fn an_audit_export_can_be_cancelled_midway() {
 
     // The server is fine afterwards.
     client.me().await.unwrap();
+}
+
+#[tokio::test]
+async fn ids_travel_as_one_path_segment() {
+    let env = Env::start().await;
+    let (_, client) = env.manager(&["C-10001"]).await;
+    // Reaches the user route with the whole id (a slash or space would
+    // otherwise hit another route or none: a bare 404, a protocol error).
+    for id in ["u-1/../x y", "u-50001/notifications", "C-10001?x=1#y"] {
+        let err = client.user(id).await.unwrap_err();
+        match &err {
+            Error::InvalidRequest { status: 400, code: ErrorCode::InvalidRequest, detail } => {
+                assert!(detail.starts_with("user id"), "{id}: {detail}")
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    let err = client.contract_users("C-10001/users", None, &PageRequest::default()).await.unwrap_err();
+    assert!(matches!(&err, Error::InvalidRequest { detail, .. } if detail.starts_with("contract id")), "{err:?}");
+    // `.` and `..` never leave the client.
+    for id in [".", ".."] {
+        assert_eq!(client.user(id).await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    }
 }
