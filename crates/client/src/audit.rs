@@ -7,14 +7,17 @@
 //! An export succeeds only when the server's answer ended cleanly; a cut-off
 //! stream, a stalled one (no chunk within the request timeout), a wrong
 //! content type, a CSV whose first row is not the audit header, or a
-//! cancellation is an error — the caller must then discard what was written
-//! (the console writes to a temporary file and renames it only on success).
+//! cancellation is an error — the caller must then discard what was written.
+//! [`Client::export_audit_to_file`] does that for files (console.md: "the
+//! file appears only when complete").
 
 use crate::address::Query;
 use crate::client::Client;
 use crate::error::Error;
 use crate::{Result, Time};
 use reqwest::header::CONTENT_TYPE;
+use std::ffi::OsString;
+use std::path::Path;
 use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -150,6 +153,40 @@ impl Client {
         let total = counter.finish()?;
         out.flush().await?;
         Ok(total)
+    }
+
+    /// [`Client::export_audit`] into the file `path`, which appears only
+    /// when the export is complete: the stream goes to a temporary file
+    /// beside it (`.<name>.part`), which is flushed to disk and renamed over
+    /// `path` on success, and removed on any error or cancellation.
+    pub async fn export_audit_to_file(
+        &self,
+        filter: &AuditFilter,
+        format: AuditFormat,
+        path: &Path,
+        cancel: &Cancel,
+        progress: impl FnMut(Progress),
+    ) -> Result<Progress> {
+        let name =
+            path.file_name().ok_or_else(|| Error::InvalidArgument(format!("{} names no file", path.display())))?;
+        let mut part_name = OsString::from(".");
+        part_name.push(name);
+        part_name.push(".part");
+        let part = path.with_file_name(part_name);
+        let result = async {
+            let mut file = tokio::fs::File::create(&part).await?;
+            let total = self.export_audit(filter, format, &mut file, cancel, progress).await?;
+            file.sync_all().await?;
+            drop(file);
+            tokio::fs::rename(&part, path).await?;
+            Ok(total)
+        }
+        .await;
+        if result.is_err() {
+            // Best effort: the part file may not exist (create failed).
+            let _ = tokio::fs::remove_file(&part).await;
+        }
+        result
     }
 
     fn audit_url(&self, filter: &AuditFilter, format: AuditFormat) -> Result<reqwest::Url> {

@@ -455,6 +455,36 @@ async fn an_audit_export_can_be_cancelled_midway() {
     let written = tokio::fs::metadata(&path).await.unwrap().len();
     assert_eq!(written, seen[0].bytes);
 
+    // Into a file: it appears only when complete, and nothing else is left.
+    let target = dir.path().join("tollgate-audit-all.csv");
+    let err = client
+        .export_audit_to_file(&AuditFilter::default(), AuditFormat::Csv, &target, &cancel, |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "already cancelled: {err:?}");
+    let foreign = AuditFilter { contract_id: Some("C-99999".into()), ..AuditFilter::default() };
+    let err =
+        client.export_audit_to_file(&foreign, AuditFormat::Csv, &target, &Cancel::new(), |_| {}).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    let midway = Cancel::new();
+    let err = client
+        .export_audit_to_file(&AuditFilter::default(), AuditFormat::Csv, &target, &midway, |_| midway.cancel())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err:?}");
+    assert!(!target.exists());
+    let total = client
+        .export_audit_to_file(&AuditFilter::default(), AuditFormat::Csv, &target, &Cancel::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(total, full);
+    let text = tokio::fs::read_to_string(&target).await.unwrap();
+    assert_eq!(text.lines().count() as u64, full.rows + 1);
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["audit.csv", "cancelled.csv", "tollgate-audit-all.csv"], "no part file left");
+
     // The server is fine afterwards.
     client.me().await.unwrap();
 }
