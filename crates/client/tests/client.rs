@@ -95,6 +95,11 @@ async fn contracts_are_found_by_part_of_the_name_or_id_whatever_the_case() {
     assert_eq!(ids(&found), ["C-10026"]);
     assert_eq!(found[0].name, "Zephyr Travel");
     assert!(client.all_contracts(&ContractFilter::search("no such company")).await.unwrap().is_empty());
+    // Substrings, not patterns: LIKE's wildcards match only themselves.
+    for q in ["%", "_", "C-1000_", "a%s"] {
+        assert!(client.all_contracts(&ContractFilter::search(q)).await.unwrap().is_empty(), "q={q}");
+        assert!(client.users(Some(q), &PageRequest::default()).await.unwrap().items.is_empty(), "q={q}");
+    }
 
     // Only the manager's own contracts are searched.
     let (_, narrow) = env.manager(&["C-10001"]).await;
