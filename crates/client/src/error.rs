@@ -165,11 +165,16 @@ impl Error {
     /// A failure of the HTTP exchange itself (no status to go by).
     pub(crate) fn transport(error: reqwest::Error) -> Self {
         if error.is_connect() {
-            let detail = match error.url().and_then(|u| u.host_str().map(|h| (h.to_owned(), u.port_or_known_default())))
+            let place = match error.url().and_then(|u| u.host_str().map(|h| (h.to_owned(), u.port_or_known_default())))
             {
                 Some((host, Some(port))) => format!("no connection to {host}:{port}"),
                 Some((host, None)) => format!("no connection to {host}"),
                 None => "no connection".to_owned(),
+            };
+            // The innermost cause says why: refused, DNS, a certificate…
+            let detail = match root_cause(&error) {
+                Some(cause) => format!("{place} ({cause})"),
+                None => place,
             };
             return Self::Unreachable { detail, source: Some(error) };
         }
@@ -184,6 +189,14 @@ impl Error {
         }
         Self::Unreachable { detail: "the connection failed before an answer".into(), source: Some(error) }
     }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = error.source()?;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    Some(cause.to_string())
 }
 
 /// Maps an error answer (any status outside 2xx) to an [`Error`]. Pure, so
