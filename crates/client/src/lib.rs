@@ -30,7 +30,7 @@ mod odd_answers;
 
 pub use address::is_loopback_host;
 pub use audit::{AuditFilter, AuditFormat, Cancel, Progress};
-pub use client::{Client, ContractFilter, Options, PageRequest};
+pub use client::{Client, ContractFilter, Options, PageRequest, MAX_LIMIT};
 pub use error::{Error, ErrorKind};
 pub use pager::Pager;
 
