@@ -144,7 +144,7 @@ impl Console {
         let mut inner = self.inner.lock().await;
         if let Some(previous) = inner.active.take() {
             if previous.session.server_url != server.as_str() {
-                self.forget(&mut *inner, Some(&previous.session.server_url)).await?;
+                self.forget(&mut inner, Some(&previous.session.server_url)).await?;
             }
         }
         {
@@ -171,7 +171,7 @@ impl Console {
             Some(a) => Some(a.session.server_url),
             None => Config::load(&self.paths.config_file()).ok().flatten().map(|c| c.server_url.as_str().to_owned()),
         };
-        self.forget(&mut *inner, server.as_deref()).await?;
+        self.forget(&mut inner, server.as_deref()).await?;
         tracing::info!("signed out");
         Ok(())
     }
