@@ -102,12 +102,19 @@ if [ -z "${TOLLGATE_TEST_POSTGRES_URL:-}" ]; then
   start_postgres
 fi
 
+# The console (src-tauri + ui): its system packages (WebKitGTK, keyring),
+# npm packages and ui/dist, which any cargo build of the workspace needs.
+echo "== console setup"
+JOBS="${JOBS:-2}" NICE=0 bash scripts/console-test.sh setup
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (SQLite)"
-env -u TOLLGATE_TEST_POSTGRES_URL cargo test --workspace --locked
+# vitest, then every Rust test of the workspace inside a private D-Bus
+# session with an unlocked gnome-keyring (the console's keyring tests).
+env -u TOLLGATE_TEST_POSTGRES_URL JOBS="${JOBS:-2}" NICE=0 bash scripts/console-test.sh test
 # Same package selection, so nothing is rebuilt: only the API test binary
 # runs again (the unit tests do not touch a database).
 echo "== cargo test (PostgreSQL): the API tests, multi-instance ones included"

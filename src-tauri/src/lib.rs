@@ -1,0 +1,87 @@
+//! Tollgate Console: the account managers' desktop app (Tauri 2).
+//!
+//! The Rust core does all talking to the server and the OS; the web view
+//! (`ui/`) only renders and calls the commands in [`commands`].
+//!
+//! * [`console`] — the state and the work behind the commands (no Tauri).
+//! * [`api`] — the admin API as the console needs it (wraps `crates/client`).
+//! * [`credentials`] — the token in the OS keyring, or in memory for a session.
+//! * [`config`] — directories and the non-secret config file.
+//! * [`cache`] — the local SQLite cache (contract index, recent items, exports).
+//! * [`logging`] — the rotating log file.
+//! * [`error`] — `{code, message}`, the one error of every command.
+
+pub mod api;
+pub mod bindings;
+pub mod cache;
+pub mod commands;
+pub mod config;
+pub mod console;
+pub mod credentials;
+pub mod error;
+pub mod logging;
+pub mod secret;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use tauri::{AppHandle, Manager, Runtime};
+
+use crate::config::Paths;
+use crate::console::Console;
+use crate::error::{CommandError, CommandResult};
+
+/// Registers every command. The app adds a setup hook that manages the one
+/// [`Console`] ([`run`]); tests on the mock runtime `.manage()` their own.
+pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder.invoke_handler(tauri::generate_handler![
+        commands::session::app_info,
+        commands::session::connect,
+        commands::session::sign_out,
+        commands::contracts::search_contracts,
+        commands::contracts::sync_contracts,
+        commands::history::record_view,
+        commands::history::recent_items,
+        commands::history::export_history,
+    ])
+}
+
+/// The real app's state: Tauri's directories, file logging, the platform
+/// keyring, and the saved session restored.
+pub fn console_for_app<R: Runtime>(app: &AppHandle<R>) -> CommandResult<Console> {
+    let dir = |d: tauri::Result<std::path::PathBuf>| {
+        d.map_err(|e| CommandError::new(error::ErrorCode::Io, format!("Could not find the app folders: {e}.")))
+    };
+    let paths = Paths {
+        config_dir: dir(app.path().app_config_dir())?,
+        data_dir: dir(app.path().app_data_dir())?,
+        log_dir: dir(app.path().app_log_dir())?,
+    };
+    let guard = logging::init(&paths.log_dir)?;
+    // Dropping the guard would stop file logging; the app lives until exit.
+    app.manage(LogGuard(guard));
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "console starting");
+    let credentials = credentials::Credentials::platform();
+    let console = Console::new(paths, credentials, Arc::new(api::Unwired), console::system_clock);
+    if let Err(e) = tauri::async_runtime::block_on(console.restore()) {
+        // Start signed out rather than not at all; the Connect screen says what to do.
+        tracing::warn!(code = e.code.as_str(), message = %e.message, "could not restore the last session");
+    }
+    Ok(console)
+}
+
+struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
+pub fn run() -> ExitCode {
+    let app = builder(tauri::Builder::default()).setup(|app| {
+        let console = console_for_app(app.handle())?;
+        app.manage(console);
+        Ok(())
+    });
+    match app.run(tauri::generate_context!()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate-console: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
