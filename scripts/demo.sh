@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-cargo build --workspace --locked
+# Only the server: the console is not part of the demo yet.
+cargo build --locked --bin tollgate-server
 exec "${CARGO_TARGET_DIR:-target}/debug/tollgate-server" demo --listen "${TOLLGATE_DEMO_LISTEN:-127.0.0.1:8080}" "$@"
