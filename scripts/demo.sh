@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 # Only the server: the console is not part of the demo yet.
 cargo build --locked --bin tollgate-server
-exec "${CARGO_TARGET_DIR:-target}/debug/tollgate-server" demo --listen "${TOLLGATE_DEMO_LISTEN:-127.0.0.1:8080}" "$@"
+exec "${CARGO_TARGET_DIR:-target}/debug/tollgate-server" demo --listen "${DEMO_LISTEN:-127.0.0.1:8080}" "$@"
