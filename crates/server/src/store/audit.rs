@@ -17,53 +17,13 @@ pub struct NewEvent<'a> {
 
 /// Appends one event in the caller's transaction; returns its `seq`.
 pub async fn append(c: &mut Conn, engine: Engine, at_ms: i64, e: NewEvent<'_>) -> sqlx::Result<i64> {
-    let (head_seq, head_hash): (i64, String) =
-        sqlx::query_as(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", for_update(engine)))
-            .fetch_one(&mut *c)
-            .await?;
-    let event = AuditEvent {
-        seq: head_seq + 1,
-        at_ms,
-        actor_kind: e.actor_kind.as_str().to_owned(),
-        actor_id: e.actor_id.to_owned(),
-        action: e.action.to_owned(),
-        contract_id: e.contract_id.map(str::to_owned),
-        user_id: e.user_id.map(str::to_owned),
-        ip: e.ip.map(str::to_owned),
-        detail: e.detail.to_string(),
-    };
-    let hash = event.chain_hash(&head_hash);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(event.seq)
-    .bind(event.at_ms)
-    .bind(&event.actor_kind)
-    .bind(&event.actor_id)
-    .bind(&event.action)
-    .bind(&event.contract_id)
-    .bind(&event.user_id)
-    .bind(&event.ip)
-    .bind(&event.detail)
-    .bind(&head_hash)
-    .bind(&hash)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(event.seq)
-        .bind(&hash)
-        .execute(&mut *c)
-        .await?;
-    Ok(event.seq)
+    append_batch(c, engine, vec![(at_ms, e)]).await
 }
 
 /// Appends many events in the caller's transaction: the head is read and
 /// locked once, rows go in with multi-row INSERTs, the head moves once.
-pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEvent<'_>)>) -> sqlx::Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
+/// Returns the `seq` of the last event (the head).
+pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEvent<'_>)>) -> sqlx::Result<i64> {
     let (mut seq, mut prev): (i64, String) =
         sqlx::query_as(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", for_update(engine)))
             .fetch_one(&mut *c)
@@ -132,7 +92,7 @@ pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEve
         .bind(&prev)
         .execute(&mut *c)
         .await?;
-    Ok(())
+    Ok(seq)
 }
 
 #[derive(Debug, Clone, FromRow)]
