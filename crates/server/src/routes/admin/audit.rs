@@ -24,6 +24,8 @@ use tollgate_core::ids::{ContractId, UserId};
 use tollgate_proto::admin::{AuditRecord, AUDIT_CSV_HEADER};
 
 const PAGE: i64 = 10_000;
+/// The largest piece of the body handed to the socket at once.
+const CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -156,7 +158,7 @@ pub async fn export(
     // Two stages, so reading the next page overlaps encoding this one:
     // pages of rows → encoder → chunks of bytes → the socket.
     let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<Vec<EventRow>>(2);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let manager_id = manager.id.clone();
     let failed = tx.clone();
     tokio::spawn(async move {
@@ -197,8 +199,14 @@ pub async fn export(
                 }
             };
             first = false;
-            if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-                return;
+            // Bounded pieces (zero-copy slices): a client reads the export
+            // as a stream of at most 64 KiB, whatever the page size.
+            let chunk = Bytes::from(chunk);
+            for start in (0..chunk.len()).step_by(CHUNK) {
+                let piece = chunk.slice(start..chunk.len().min(start + CHUNK));
+                if tx.send(Ok(piece)).await.is_err() {
+                    return;
+                }
             }
         }
     });
