@@ -26,6 +26,19 @@ pub fn all() -> Result<Vec<(PathBuf, String)>, ts_rs::ExportError> {
         one::<crate::cache::RecentItem>()?,
         one::<crate::cache::ExportStatus>()?,
         one::<crate::cache::ExportRecord>()?,
+        one::<crate::console::ContractView>()?,
+        one::<crate::console::UserView>()?,
+        one::<crate::console::ExportScope>()?,
+        one::<crate::console::ExportRequest>()?,
+        one::<crate::console::ExportProgress>()?,
+        one::<crate::console::ExportOutcome>()?,
+        one::<tollgate_proto::admin::ContractSummary>()?,
+        one::<tollgate_proto::admin::AdminUser>()?,
+        one::<tollgate_proto::admin::Notification>()?,
+        one::<tollgate_proto::admin::UserDisabled>()?,
+        one::<tollgate_proto::admin::ContractDisabled>()?,
+        one::<tollgate_proto::service::TwoFactorStatus>()?,
+        one::<tollgate_proto::Page<()>>()?,
     ])
 }
 

@@ -154,7 +154,25 @@ impl Cache {
     /// Inserts or updates contracts from the server, and remembers the newest
     /// `updated_at` seen for the next incremental sync. One transaction.
     pub async fn upsert_contracts(&self, contracts: &[ContractSummary]) -> Result<u64, CommandError> {
+        self.write_contracts(contracts, false).await
+    }
+
+    /// Makes the index exactly `contracts` (a full reload at sign-in drops
+    /// contracts no longer assigned). One transaction: searches see the old
+    /// index or the new one.
+    pub async fn replace_contracts(&self, contracts: &[ContractSummary]) -> Result<u64, CommandError> {
+        self.write_contracts(contracts, true).await
+    }
+
+    async fn write_contracts(&self, contracts: &[ContractSummary], replace: bool) -> Result<u64, CommandError> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
+        if replace {
+            sqlx::query("DELETE FROM contracts").execute(&mut *tx).await.map_err(db_error)?;
+            sqlx::query("DELETE FROM sync_state WHERE key = 'contracts_synced_through'")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
         let mut newest: Option<Time> = None;
         for c in contracts {
             sqlx::query(
@@ -198,6 +216,15 @@ impl Cache {
     pub async fn contracts_synced_through(&self) -> Result<Option<Time>, CommandError> {
         let mut conn = self.pool.acquire().await.map_err(db_error)?;
         synced_through_in(&mut conn).await
+    }
+
+    /// The name of a contract in the index, if it is there.
+    pub async fn contract_name(&self, contract_id: &str) -> Result<Option<String>, CommandError> {
+        sqlx::query_scalar("SELECT name FROM contracts WHERE contract_id = ?1")
+            .bind(contract_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)
     }
 
     pub async fn contract_count(&self) -> Result<i64, CommandError> {

@@ -4,7 +4,7 @@
 //! (`ui/`) only renders and calls the commands in [`commands`].
 //!
 //! * [`console`] — the state and the work behind the commands (no Tauri).
-//! * [`api`] — the admin API as the console needs it (wraps `crates/client`).
+//! * [`api`] — the server through `crates/client`, and its errors in plain words.
 //! * [`credentials`] — the token in the OS keyring, or in memory for a session.
 //! * [`config`] — directories and the non-secret config file.
 //! * [`cache`] — the local SQLite cache (contract index, recent items, exports).
@@ -23,7 +23,6 @@ pub mod logging;
 pub mod secret;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::config::Paths;
@@ -42,6 +41,15 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::history::record_view,
         commands::history::recent_items,
         commands::history::export_history,
+        commands::users::search_users,
+        commands::users::open_contract,
+        commands::users::open_user,
+        commands::users::more_notifications,
+        commands::users::disable_user,
+        commands::users::disable_contract,
+        commands::export::choose_export_path,
+        commands::export::run_export,
+        commands::export::cancel_export,
     ])
 }
 
@@ -61,7 +69,8 @@ pub fn console_for_app<R: Runtime>(app: &AppHandle<R>) -> CommandResult<Console>
     app.manage(LogGuard(guard));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "console starting");
     let credentials = credentials::Credentials::platform();
-    let console = Console::new(paths, credentials, Arc::new(api::Unwired), console::system_clock);
+    let export_dir = std::env::var_os("CONSOLE_EXPORT_DIR").map(std::path::PathBuf::from);
+    let console = Console::new(paths, credentials, console::system_clock).with_export_dir(export_dir);
     if let Err(e) = tauri::async_runtime::block_on(console.restore()) {
         // Start signed out rather than not at all; the Connect screen says what to do.
         tracing::warn!(code = e.code.as_str(), message = %e.message, "could not restore the last session");

@@ -18,18 +18,23 @@ pub struct Me {
 /// An item of `GET /v1/admin/contracts`, and `GET /v1/admin/contracts/{id}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContractSummary {
     pub contract_id: String,
     pub name: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub users: u64,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub users_with_two_factor: u64,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub updated_at: time::OffsetDateTime,
 }
 
 /// A user as account managers see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AdminUser {
     pub user_id: String,
     pub contract_id: String,
@@ -41,6 +46,7 @@ pub struct AdminUser {
 /// An item of `GET /v1/admin/users/{id}/notifications`, newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Notification {
     pub notification_id: String,
     /// `sms` | `email`
@@ -52,8 +58,10 @@ pub struct Notification {
     pub attempts: u32,
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
     pub created_at: time::OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "ts", ts(type = "string | null"))]
     pub sent_at: Option<time::OffsetDateTime>,
 }
 
@@ -69,6 +77,7 @@ pub struct DisableRequest {
 /// `POST /v1/admin/users/{id}/two-factor/disable`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserDisabled {
     pub user_id: String,
     /// False when 2FA was already off (the call is idempotent).
@@ -79,9 +88,11 @@ pub struct UserDisabled {
 /// `POST /v1/admin/contracts/{id}/two-factor/disable`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ContractDisabled {
     pub contract_id: String,
     /// How many users had 2FA turned off.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub disabled: u64,
 }
 

@@ -2,5 +2,7 @@
 //! every one returns `Result<T, CommandError>` (`{code, message}` on failure).
 
 pub mod contracts;
+pub mod export;
 pub mod history;
 pub mod session;
+pub mod users;

@@ -1,28 +1,27 @@
-//! Every command through Tauri's IPC on the mock runtime: payloads and
-//! `{code, message}` errors pinned.
+//! Every command through Tauri's IPC on the mock runtime, against a real
+//! server: payloads and `{code, message}` errors pinned.
 
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
-use tauri::WebviewWindow;
+use tauri::{Manager, WebviewWindow};
 use time::macros::datetime;
-use tollgate_console::api::ApiError;
 use tollgate_console::config::Paths;
 use tollgate_console::console::Console;
 use tollgate_console::credentials::Credentials;
 use tollgate_proto::Time;
 
-use crate::fake::{FakeConnector, FakeServer, GOOD_TOKEN};
+use crate::server::Env;
 
 pub struct TestApp {
     pub dir: tempfile::TempDir,
-    pub server: Arc<FakeServer>,
+    pub env: Arc<Env>,
     pub app: tauri::App<tauri::test::MockRuntime>,
     webview: WebviewWindow<tauri::test::MockRuntime>,
 }
 
-fn fixed_clock() -> Time {
+pub fn fixed_clock() -> Time {
     datetime!(2026-11-27 12:00 UTC)
 }
 
@@ -31,18 +30,22 @@ pub fn paths(root: &std::path::Path) -> Paths {
 }
 
 impl TestApp {
-    pub fn start(credentials: Credentials, server: Arc<FakeServer>) -> Self {
-        Self::start_in(tempfile::tempdir().unwrap(), credentials, server)
+    pub fn start(credentials: Credentials, env: Arc<Env>) -> Self {
+        Self::start_in(tempfile::tempdir().unwrap(), credentials, env)
     }
 
-    pub fn start_in(dir: tempfile::TempDir, credentials: Credentials, server: Arc<FakeServer>) -> Self {
+    pub fn start_in(dir: tempfile::TempDir, credentials: Credentials, env: Arc<Env>) -> Self {
         let paths = paths(dir.path());
-        let connector = Arc::new(FakeConnector(server.clone()));
-        let console = Console::new(paths, credentials, connector, fixed_clock);
+        std::fs::create_dir_all(dir.path().join("exports")).unwrap();
+        let console = Console::new(paths, credentials, fixed_clock).with_export_dir(Some(dir.path().join("exports")));
         tauri::async_runtime::block_on(console.restore()).unwrap();
         let app = tollgate_console::builder(mock_builder()).manage(console).build(mock_context(noop_assets())).unwrap();
         let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
-        Self { dir, server, app, webview }
+        Self { dir, env, app, webview }
+    }
+
+    pub fn console(&self) -> tauri::State<'_, Console> {
+        self.app.state::<Console>()
     }
 
     pub fn invoke(&self, cmd: &str, args: Value) -> Result<Value, Value> {
@@ -64,26 +67,34 @@ impl TestApp {
     pub fn connect(&self, token: &str, session_only: bool) -> Result<Value, Value> {
         self.invoke(
             "connect",
-            json!({"request": {"server_url": "https://tg.example.com/", "token": token, "session_only": session_only}}),
+            json!({"request": {"server_url": format!("{}/", self.env.url()), "token": token, "session_only": session_only}}),
         )
+    }
+
+    /// Signed in with the test manager's token (session only).
+    pub fn signed_in(env: Arc<Env>) -> Self {
+        let app = Self::start(no_keyring(), env);
+        let token = app.env.token.clone();
+        app.connect(&token, true).unwrap();
+        app
     }
 }
 
-fn mock_keyring() -> Credentials {
+pub fn mock_keyring() -> Credentials {
     Credentials::with_store(keyring_core::mock::Store::new().unwrap())
 }
 
-fn no_keyring() -> Credentials {
+pub fn no_keyring() -> Credentials {
     Credentials::unavailable("No Secret Service (GNOME Keyring, KWallet) is reachable.")
 }
 
-fn err(code: &str, message: &str) -> Value {
+pub fn err(code: &str, message: &str) -> Value {
     json!({"code": code, "message": message})
 }
 
 #[test]
 fn app_info_before_sign_in() {
-    let app = TestApp::start(no_keyring(), FakeServer::with_contracts(0));
+    let app = TestApp::start(no_keyring(), Env::start());
     assert_eq!(
         app.invoke("app_info", json!({})).unwrap(),
         json!({
@@ -97,41 +108,41 @@ fn app_info_before_sign_in() {
 
 #[test]
 fn connect_with_keyring_then_sync_search_and_sign_out() {
-    let app = TestApp::start(mock_keyring(), FakeServer::with_contracts(30));
-    let session = app.connect(&format!("  {GOOD_TOKEN}\n"), false).unwrap();
+    let app = TestApp::start(mock_keyring(), Env::start());
+    let token = app.env.token.clone();
+    let url = app.env.url();
+    let session = app.connect(&format!("  {token}\n"), false).unwrap();
     assert_eq!(
         session,
         json!({
-            "server_url": "https://tg.example.com",
-            "manager_name": "Ada Lovelace",
-            "manager_email": "ada@example.com",
+            "server_url": url,
+            "manager_name": "Dana Whitfield",
+            "manager_email": "dana@tollgate.test",
             "storage": "keyring"
         })
     );
     let config = std::fs::read_to_string(app.dir.path().join("config/console.toml")).unwrap();
-    assert!(config.contains("https://tg.example.com") && !config.contains(GOOD_TOKEN), "{config}");
+    assert!(config.contains(&url) && !config.contains(&token), "{config}");
     assert_eq!(app.invoke("app_info", json!({})).unwrap()["session"], session);
 
-    assert_eq!(app.invoke("sync_contracts", json!({})).unwrap(), json!({"received": 30, "total": 30}));
-    assert_eq!(app.invoke("sync_contracts", json!({})).unwrap(), json!({"received": 0, "total": 30}));
-    let since = app.server.since_seen.lock().unwrap().clone();
-    assert_eq!(since, [None, Some(datetime!(2026-11-01 00:29 UTC))], "incremental second sync");
+    // The first sync after sign-in loads the whole index; the next asks for
+    // changes only (`updated_since` is inclusive: the newest comes again).
+    assert_eq!(app.invoke("sync_contracts", json!({})).unwrap(), json!({"received": 5, "total": 5}));
+    assert_eq!(app.invoke("sync_contracts", json!({})).unwrap(), json!({"received": 1, "total": 5}));
 
-    assert_eq!(
-        app.invoke("search_contracts", json!({"query": "c_0012"})).unwrap(),
-        json!([{
-            "contract_id": "c_0012", "name": "Acme Holdings 12", "users": 22,
-            "users_with_two_factor": 12, "updated_at": "2026-11-01T00:12:00Z"
-        }])
-    );
-    let hits = app.invoke("search_contracts", json!({"query": "beta", "limit": 3})).unwrap();
-    assert_eq!(hits.as_array().unwrap().len(), 3);
-    assert!(hits.as_array().unwrap().iter().all(|h| h["name"].as_str().unwrap().starts_with("Beta")));
+    let hits = app.invoke("search_contracts", json!({"query": "c-10003"})).unwrap();
+    assert_eq!(hits.as_array().unwrap().len(), 1, "{hits}");
+    assert_eq!(hits[0]["contract_id"], "C-10003");
+    assert_eq!(hits[0]["name"], "Cobalt Analytics");
+    assert!(hits[0]["users"].as_i64().unwrap() > hits[0]["users_with_two_factor"].as_i64().unwrap());
+    let by_word = app.invoke("search_contracts", json!({"query": "dent"})).unwrap();
+    assert_eq!(by_word[0]["name"], "Birchwood Dental", "word prefix inside the name");
+    assert_eq!(app.invoke("search_contracts", json!({"query": "fjord"})).unwrap(), json!([]), "not assigned");
 
-    app.invoke("record_view", json!({"kind": "contract", "itemId": "c_0012", "label": "Acme Holdings 12"})).unwrap();
+    app.invoke("record_view", json!({"kind": "contract", "itemId": "C-10003", "label": "Cobalt Analytics"})).unwrap();
     assert_eq!(
         app.invoke("recent_items", json!({})).unwrap(),
-        json!([{"kind": "contract", "item_id": "c_0012", "label": "Acme Holdings 12", "viewed_at": "2026-11-27T12:00:00Z"}])
+        json!([{"kind": "contract", "item_id": "C-10003", "label": "Cobalt Analytics", "viewed_at": "2026-11-27T12:00:00Z"}])
     );
     assert_eq!(app.invoke("export_history", json!({})).unwrap(), json!([]));
 
@@ -146,27 +157,46 @@ fn connect_with_keyring_then_sync_search_and_sign_out() {
 }
 
 #[test]
-fn restart_restores_the_keyring_session_without_asking_the_server() {
+fn a_full_reload_at_sign_in_drops_contracts_no_longer_assigned() {
+    let env = Env::start();
     let keyring = keyring_core::mock::Store::new().unwrap();
-    let server = FakeServer::with_contracts(5);
-    let first = TestApp::start(Credentials::with_store(keyring.clone()), server.clone());
-    first.connect(GOOD_TOKEN, false).unwrap();
+    let first = TestApp::start(Credentials::with_store(keyring.clone()), env.clone());
+    first.connect(&env.token, false).unwrap();
+    assert_eq!(first.invoke("sync_contracts", json!({})).unwrap()["total"], 5);
+    let dir = first.dir;
+    drop(first.app);
+
+    tauri::async_runtime::block_on(tollgate_server::managers::unassign(&env.server.app, &env.manager_id, "C-10002"))
+        .unwrap();
+    let second = TestApp::start_in(dir, Credentials::with_store(keyring), env);
+    assert_eq!(second.invoke("sync_contracts", json!({})).unwrap(), json!({"received": 4, "total": 4}));
+    assert_eq!(second.invoke("search_contracts", json!({"query": "birch"})).unwrap(), json!([]));
+}
+
+#[test]
+fn restart_restores_the_keyring_session_without_asking_the_server() {
+    let env = Env::start();
+    let keyring = keyring_core::mock::Store::new().unwrap();
+    let first = TestApp::start(Credentials::with_store(keyring.clone()), env.clone());
+    first.connect(&env.token, false).unwrap();
     first.invoke("sync_contracts", json!({})).unwrap();
     let dir = first.dir;
     drop(first.app);
 
-    let second = TestApp::start_in(dir, Credentials::with_store(keyring), server);
+    let second = TestApp::start_in(dir, Credentials::with_store(keyring), env.clone());
     let info = second.invoke("app_info", json!({})).unwrap();
     assert_eq!(info["session"]["storage"], "keyring");
-    assert_eq!(info["last_server_url"], "https://tg.example.com");
-    assert_eq!(second.invoke("search_contracts", json!({"query": "gamma"})).unwrap().as_array().unwrap().len(), 1);
+    assert_eq!(info["last_server_url"], env.url());
+    let hits = second.invoke("search_contracts", json!({"query": "elm"})).unwrap();
+    assert_eq!(hits[0]["contract_id"], "C-10005", "the index survived the restart: {hits}");
 }
 
 #[test]
 fn keyring_unavailable_then_session_only() {
-    let app = TestApp::start(no_keyring(), FakeServer::with_contracts(1));
+    let app = TestApp::start(no_keyring(), Env::start());
+    let token = app.env.token.clone();
     assert_eq!(
-        app.connect(GOOD_TOKEN, false),
+        app.connect(&token, false),
         Err(err(
             "keyring_unavailable",
             "No Secret Service (GNOME Keyring, KWallet) is reachable. You can still sign in for this session only; \
@@ -174,70 +204,77 @@ fn keyring_unavailable_then_session_only() {
         ))
     );
     assert!(!app.dir.path().join("config/console.toml").exists());
-    let session = app.connect(GOOD_TOKEN, true).unwrap();
+    let session = app.connect(&token, true).unwrap();
     assert_eq!(session["storage"], "session_only");
-    assert_eq!(app.invoke("sync_contracts", json!({})).unwrap()["total"], 1);
+    assert_eq!(app.invoke("sync_contracts", json!({})).unwrap()["total"], 5);
 }
 
 #[test]
 fn connect_errors_are_pinned() {
-    let app = TestApp::start(no_keyring(), FakeServer::with_contracts(0));
+    let app = TestApp::start(no_keyring(), Env::start());
+    let token = app.env.token.clone();
     let connect = |url: &str, token: &str| {
         app.invoke("connect", json!({"request": {"server_url": url, "token": token, "session_only": true}}))
     };
     assert_eq!(
-        connect("http://tg.example.com", GOOD_TOKEN),
+        connect("http://tg.example.com", &token),
         Err(err("invalid_input", "Use https:// for this server: the token must not travel unencrypted."))
     );
+    assert_eq!(connect(&app.env.url(), "   "), Err(err("invalid_input", "Enter the manager token you were given.")));
     assert_eq!(
-        connect("https://tg.example.com", "   "),
-        Err(err("invalid_input", "Enter the manager token you were given."))
-    );
-    assert_eq!(
-        connect("https://tg.example.com", "tgm_wrong"),
+        connect(&app.env.url(), "tgm_wrong"),
         Err(err(
             "unauthorized",
             "The server refused this manager token: it may have been revoked or mistyped. Sign in again."
         ))
     );
-    assert_eq!(
-        connect("https://unreachable.example.com", GOOD_TOKEN),
-        Err(err(
-            "server_unreachable",
-            "The Tollgate server could not be reached (connection refused). Check the address and your network."
-        ))
-    );
+    // A port nobody listens on: bind one, then let it go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let e = connect(&format!("http://{closed}"), &token).unwrap_err();
+    assert_eq!(e["code"], "server_unreachable", "{e}");
+    let message = e["message"].as_str().unwrap();
+    assert!(message.starts_with("The Tollgate server could not be reached") && !message.contains(&token), "{message}");
     // Malformed IPC payloads are refused by Tauri before our code runs.
     assert!(app.invoke("connect", json!({"request": {"server_url": "https://x", "tokn": "t"}})).is_err());
 }
 
 #[test]
-fn server_errors_during_sync_are_pinned() {
-    let app = TestApp::start(no_keyring(), FakeServer::with_contracts(3));
-    app.connect(GOOD_TOKEN, true).unwrap();
-    *app.server.fail_with.lock().unwrap() = Some(ApiError::RateLimited { retry_after: Some(42) });
-    assert_eq!(
-        app.invoke("sync_contracts", json!({})),
-        Err(err("rate_limited", "The server is limiting requests. Retry in 42 s."))
-    );
-    *app.server.fail_with.lock().unwrap() = Some(ApiError::Unauthorized);
-    assert_eq!(app.invoke("sync_contracts", json!({})).unwrap_err()["code"], "unauthorized");
-    *app.server.fail_with.lock().unwrap() = Some(ApiError::NotFound("Contract c_9".into()));
-    assert_eq!(
-        app.invoke("sync_contracts", json!({})),
-        Err(err("not_found", "Contract c_9 was not found, or it is not assigned to you."))
-    );
-    *app.server.fail_with.lock().unwrap() = Some(ApiError::Protocol("missing field `items`".into()));
-    let e = app.invoke("sync_contracts", json!({})).unwrap_err();
-    assert_eq!(e["code"], "internal");
-    assert!(!e["message"].as_str().unwrap().contains("items"));
+fn a_token_revoked_mid_session_says_so() {
+    let app = TestApp::signed_in(Env::start());
+    app.invoke("sync_contracts", json!({})).unwrap();
+    app.env.revoke();
+    for (cmd, args) in [
+        ("sync_contracts", json!({})),
+        ("open_contract", json!({"contractId": "C-10001"})),
+        ("search_users", json!({"query": "acme"})),
+    ] {
+        assert_eq!(
+            app.invoke(cmd, args),
+            Err(err(
+                "unauthorized",
+                "The server refused this manager token: it may have been revoked or mistyped. Sign in again."
+            )),
+            "{cmd}"
+        );
+    }
+    // The local index still answers type-ahead: it needs no server.
+    assert_eq!(app.invoke("search_contracts", json!({"query": "acme"})).unwrap()[0]["contract_id"], "C-10001");
 }
 
 #[test]
 fn commands_before_sign_in_say_not_signed_in() {
-    let app = TestApp::start(no_keyring(), FakeServer::with_contracts(0));
-    for cmd in ["sync_contracts", "recent_items", "export_history"] {
-        assert_eq!(app.invoke(cmd, json!({})).unwrap_err()["code"], "not_signed_in", "{cmd}");
+    let app = TestApp::start(no_keyring(), Env::start());
+    for (cmd, args) in [
+        ("sync_contracts", json!({})),
+        ("recent_items", json!({})),
+        ("export_history", json!({})),
+        ("open_contract", json!({"contractId": "C-10001"})),
+        ("open_user", json!({"userId": "u-50001"})),
+        ("search_users", json!({"query": "a"})),
+        ("disable_user", json!({"userId": "u-50001", "reason": "lost phone"})),
+        ("run_export", json!({"request": {"scope": {"kind": "all"}}, "path": "/tmp/x.csv"})),
+    ] {
+        assert_eq!(app.invoke(cmd, args).unwrap_err()["code"], "not_signed_in", "{cmd}");
     }
     assert_eq!(app.invoke("sign_out", json!({})).unwrap(), Value::Null, "signing out twice is fine");
 }

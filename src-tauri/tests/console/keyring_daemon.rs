@@ -9,7 +9,7 @@ use tollgate_console::credentials::{Credentials, Storage, SERVICE};
 use tollgate_console::secret::Token;
 
 use crate::commands::TestApp;
-use crate::fake::{FakeServer, GOOD_TOKEN};
+use crate::server::Env;
 
 fn secret_tool_lookup(account: &str) -> Option<String> {
     let out = Command::new("secret-tool")
@@ -49,23 +49,25 @@ fn save_load_delete_in_the_real_keyring() {
 
 #[test]
 fn commands_sign_in_restore_and_sign_out_with_the_real_keyring() {
-    let server = FakeServer::with_contracts(4);
-    let first = TestApp::start(Credentials::platform(), server.clone());
+    let env = Env::start();
+    let (url, token) = (env.url(), env.token.clone());
+    let first = TestApp::start(Credentials::platform(), env.clone());
     assert_eq!(first.invoke("app_info", json!({})).unwrap()["keyring"], json!({"available": true, "detail": null}));
-    assert_eq!(first.connect(GOOD_TOKEN, false).unwrap()["storage"], "keyring");
-    assert_eq!(secret_tool_lookup("https://tg.example.com").as_deref(), Some(GOOD_TOKEN));
+    assert_eq!(first.connect(&token, false).unwrap()["storage"], "keyring");
+    assert_eq!(secret_tool_lookup(&url).as_deref(), Some(token.as_str()));
     let dir = first.dir;
     drop(first.app);
 
-    let second = TestApp::start_in(dir, Credentials::platform(), server);
+    let second = TestApp::start_in(dir, Credentials::platform(), env);
     assert_eq!(second.invoke("app_info", json!({})).unwrap()["session"]["storage"], "keyring");
+    assert_eq!(second.invoke("sync_contracts", json!({})).unwrap()["total"], 5, "the restored token works");
     second.invoke("sign_out", json!({})).unwrap();
-    assert_eq!(secret_tool_lookup("https://tg.example.com"), None);
+    assert_eq!(secret_tool_lookup(&url), None);
 
     // Nothing on disk holds the token.
     for entry in walk(second.dir.path()) {
         let bytes = std::fs::read(&entry).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(GOOD_TOKEN), "{}", entry.display());
+        assert!(!String::from_utf8_lossy(&bytes).contains(&token), "{}", entry.display());
     }
 }
 

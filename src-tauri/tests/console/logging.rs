@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::commands::TestApp;
-use crate::fake::{FakeServer, GOOD_TOKEN};
+use crate::server::Env;
 
 #[test]
 fn a_token_never_reaches_the_log_file() {
@@ -13,11 +13,14 @@ fn a_token_never_reaches_the_log_file() {
 
     let app = TestApp::start(
         tollgate_console::credentials::Credentials::with_store(keyring_core::mock::Store::new().unwrap()),
-        FakeServer::with_contracts(3),
+        Env::start(),
     );
+    let token = app.env.token.clone();
     app.connect("tgm_WRONG_a1b2c3d4e5", false).unwrap_err();
-    app.connect(GOOD_TOKEN, false).unwrap();
+    app.connect(&token, false).unwrap();
     app.invoke("sync_contracts", json!({})).unwrap();
+    app.invoke("open_contract", json!({"contractId": "C-10001"})).unwrap();
+    app.invoke("open_user", json!({"userId": "u-50001"})).unwrap();
     app.invoke("sign_out", json!({})).unwrap();
     drop(app);
     drop(guard); // flushes the non-blocking writer
@@ -30,7 +33,9 @@ fn a_token_never_reaches_the_log_file() {
     for needle in ["signed in", "contract index synced", "signed out", "server call failed"] {
         assert!(text.contains(needle), "log lacks {needle:?}:\n{text}");
     }
-    for secret in [GOOD_TOKEN, "tgm_WRONG_a1b2c3d4e5", "tgm_"] {
+    for secret in [token.as_str(), "tgm_WRONG_a1b2c3d4e5"] {
         assert!(!text.contains(secret), "log holds a token:\n{text}");
     }
+    // u-50001's phone (the demo's +447400100001) appears masked at most.
+    assert!(!text.contains("447400100001") && !text.contains("7400100001"), "log holds a phone number:\n{text}");
 }
