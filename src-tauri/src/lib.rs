@@ -8,6 +8,7 @@
 //! * [`credentials`] — the token in the OS keyring, or in memory for a session.
 //! * [`config`] — directories and the non-secret config file.
 //! * [`cache`] — the local SQLite cache (contract index, recent items, exports).
+//! * [`demo`] — `--demo-server`: a demo server as a child process, signed in.
 //! * [`logging`] — the rotating log file.
 //! * [`error`] — `{code, message}`, the one error of every command.
 
@@ -18,6 +19,7 @@ pub mod commands;
 pub mod config;
 pub mod console;
 pub mod credentials;
+pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod secret;
@@ -54,12 +56,13 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
 }
 
 /// The real app's state: Tauri's directories, file logging, the platform
-/// keyring, and the saved session restored.
-pub fn console_for_app<R: Runtime>(app: &AppHandle<R>) -> CommandResult<Console> {
+/// keyring, and the saved session restored — or, with `--demo-server`, a
+/// demo server started and signed in to (see [`demo`]).
+pub fn console_for_app<R: Runtime>(app: &AppHandle<R>, args: &demo::Args) -> CommandResult<Console> {
     let dir = |d: tauri::Result<std::path::PathBuf>| {
         d.map_err(|e| CommandError::new(error::ErrorCode::Io, format!("Could not find the app folders: {e}.")))
     };
-    let paths = Paths {
+    let mut paths = Paths {
         config_dir: dir(app.path().app_config_dir())?,
         data_dir: dir(app.path().app_data_dir())?,
         log_dir: dir(app.path().app_log_dir())?,
@@ -69,28 +72,73 @@ pub fn console_for_app<R: Runtime>(app: &AppHandle<R>) -> CommandResult<Console>
     app.manage(LogGuard(guard));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "console starting");
     let credentials = credentials::Credentials::platform();
-    let export_dir = std::env::var_os("CONSOLE_EXPORT_DIR").map(std::path::PathBuf::from);
-    let console = Console::new(paths, credentials, console::system_clock).with_export_dir(export_dir);
-    if let Err(e) = tauri::async_runtime::block_on(console.restore()) {
-        // Start signed out rather than not at all; the Connect screen says what to do.
-        tracing::warn!(code = e.code.as_str(), message = %e.message, "could not restore the last session");
+    let export_dir =
+        args.export_dir.clone().or_else(|| std::env::var_os("CONSOLE_EXPORT_DIR").map(std::path::PathBuf::from));
+
+    let Some(server) = &args.demo_server else {
+        let console = Console::new(paths, credentials, console::system_clock).with_export_dir(export_dir);
+        if let Err(e) = tauri::async_runtime::block_on(console.restore()) {
+            // Start signed out rather than not at all; the Connect screen says what to do.
+            tracing::warn!(code = e.code.as_str(), message = %e.message, "could not restore the last session");
+        }
+        return Ok(console);
+    };
+
+    // The demo: its own folders (fresh each time), its own server, a session-only sign-in.
+    let root = paths.data_dir.join("demo");
+    if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(|e| config::io_error("clear the demo folder", &e))?;
     }
+    paths = Paths { config_dir: root.join("config"), data_dir: root.join("data"), log_dir: paths.log_dir };
+    let demo = demo::DemoServer::start(server, &root.join("server")).map_err(|why| {
+        CommandError::new(error::ErrorCode::ServerUnreachable, format!("The demo could not start: {why}."))
+    })?;
+    let request = console::ConnectRequest {
+        server_url: demo.url.clone(),
+        token: demo.token.expose().to_owned(),
+        session_only: true,
+    };
+    app.manage(DemoChild(std::sync::Mutex::new(Some(demo))));
+    let console = Console::new(paths, credentials, console::system_clock).with_export_dir(export_dir);
+    tauri::async_runtime::block_on(console.connect(request))?;
     Ok(console)
 }
+
+/// The demo server, stopped when the app exits.
+struct DemoChild(std::sync::Mutex<Option<demo::DemoServer>>);
 
 struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
 pub fn run() -> ExitCode {
-    let app = builder(tauri::Builder::default()).setup(|app| {
-        let console = console_for_app(app.handle())?;
-        app.manage(console);
-        Ok(())
-    });
-    match app.run(tauri::generate_context!()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let args = match demo::Args::parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(why) => {
+            eprintln!("tollgate-console: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = builder(tauri::Builder::default())
+        .setup(move |app| {
+            let console = console_for_app(app.handle(), &args)?;
+            app.manage(console);
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(app) => app,
         Err(e) => {
             eprintln!("tollgate-console: {e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
-    }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            if let Some(demo) = handle.try_state::<DemoChild>() {
+                if let Some(mut server) = demo.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+                    server.stop();
+                }
+            }
+        }
+    });
+    ExitCode::SUCCESS
 }

@@ -35,6 +35,11 @@ enum Command {
         /// The demo database file (recreated on every start).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// Also stop when standard input closes: a parent process (the
+        /// console's `--demo-server`) holds the other end, so the demo never
+        /// outlives it, however it ends.
+        #[arg(long)]
+        stop_with_stdin: bool,
     },
     /// Service tokens for the product's web tier.
     #[command(subcommand)]
@@ -126,8 +131,8 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(config) => serve(config).await,
             Err(code) => return code,
         },
-        Command::Demo { listen, db } => match load_config(cli.config.as_deref()) {
-            Ok(config) => crate::demo::run(config, listen, db).await,
+        Command::Demo { listen, db, stop_with_stdin } => match load_config(cli.config.as_deref()) {
+            Ok(config) => crate::demo::run(config, listen, db, stop_with_stdin).await,
             Err(code) => return code,
         },
         Command::ServiceToken(ServiceTokenCommand::Create { name }) => match load_config(cli.config.as_deref()) {

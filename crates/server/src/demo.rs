@@ -56,7 +56,7 @@ const FIRST: [&str; 12] =
     ["Ann", "Ben", "Chloe", "Dev", "Ella", "Finn", "Grace", "Hugo", "Isla", "Jack", "Kira", "Leo"];
 const LAST: [&str; 10] = ["Smith", "Jones", "Patel", "Brown", "Khan", "Evans", "Wilson", "Taylor", "Davies", "Moore"];
 
-pub async fn run(mut config: Config, listen: String, db: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn run(mut config: Config, listen: String, db: Option<PathBuf>, stop_with_stdin: bool) -> anyhow::Result<()> {
     let path = db.unwrap_or_else(|| std::env::temp_dir().join("tollgate-demo.db"));
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
@@ -83,9 +83,24 @@ pub async fn run(mut config: Config, listen: String, db: Option<PathBuf>) -> any
     println!("token: {manager_token}");
     println!("service_token: {service_token}");
     eprintln!("demo database: {} (recreated at every start)", path.display());
-    crate::cli::wait_for_signal().await;
+    if stop_with_stdin {
+        tokio::select! {
+            () = crate::cli::wait_for_signal() => {}
+            () = stdin_closed() => eprintln!("standard input closed: stopping the demo"),
+        }
+    } else {
+        crate::cli::wait_for_signal().await;
+    }
     server.stop().await;
     Ok(())
+}
+
+/// Resolves when standard input reaches its end (or fails).
+async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 256];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
 /// Deterministic demo data: contracts, users with and without 2FA,
