@@ -126,3 +126,14 @@ export function modal(opts: {
   });
   return m;
 }
+
+/**
+ * After a screen's data arrives, moves focus into it — unless the manager
+ * already put focus somewhere else (a dialog, the search box).
+ */
+export function settleFocus(root: HTMLElement, selector: string): void {
+  const active = document.activeElement;
+  if (openModal || !root.isConnected) return;
+  if (active && active !== document.body && !root.contains(active)) return;
+  root.querySelector<HTMLElement>(selector)?.focus();
+}
