@@ -1,8 +1,9 @@
 // The contract screen's users table as pure functions: indexing, filtering,
 // sorting and the virtual window. A contract can have 10,000 users, so the
 // work per keystroke or header click must stay far below one frame (16 ms):
-// comparison keys and the filter haystack are computed once per load, and
-// sorting compares plain strings (no localeCompare per comparison).
+// the filter haystack is computed once per load, each column's order once
+// on first use (plain string comparisons, no localeCompare), and every
+// later sort or filter is linear.
 import type { AdminUser } from "./bindings/AdminUser";
 
 export type SortKey = "name" | "email" | "two_factor" | "phone" | "enabled_at" | "last_verified";
@@ -10,13 +11,6 @@ export type SortDir = "asc" | "desc";
 export interface Sort {
   key: SortKey;
   dir: SortDir;
-}
-
-/** A user with its precomputed comparison keys. */
-export interface Row {
-  user: AdminUser;
-  hay: string;
-  keys: Record<SortKey, string>;
 }
 
 export const COLUMNS: ReadonlyArray<{ key: SortKey; label: string }> = [
@@ -27,6 +21,23 @@ export const COLUMNS: ReadonlyArray<{ key: SortKey; label: string }> = [
   { key: "enabled_at", label: "Enabled at" },
   { key: "last_verified", label: "Last verified" },
 ];
+
+/** A user with its filter haystack and its position in the index. */
+export interface Row {
+  user: AdminUser;
+  hay: string;
+  pos: number;
+}
+
+/**
+ * The rows of one load, and per column the order of all rows ascending,
+ * computed on first use and kept: after that, sorting any filtered subset
+ * is a linear walk of the cached order (no comparisons at all).
+ */
+export interface UsersIndex {
+  rows: Row[];
+  orders: Partial<Record<SortKey, Row[]>>;
+}
 
 // Missing values (no phone, never verified) sort after every present value
 // in ascending order.
@@ -39,45 +50,69 @@ function timeKey(iso: string | null): string {
   return Number.isNaN(t) ? MISSING : String(t).padStart(16, "0");
 }
 
-export function indexUsers(users: readonly AdminUser[]): Row[] {
-  return users.map((user) => {
-    const tf = user.two_factor;
-    const name = user.display_name.toLowerCase();
-    const email = user.email.toLowerCase();
-    return {
-      user,
-      hay: `${name}\n${email}\n${user.user_id.toLowerCase()}`,
-      keys: {
-        name,
-        email,
-        // "On" first in ascending order: that is what a manager looks for.
-        two_factor: tf.enabled ? "0" : "1",
-        phone: tf.phone_masked ?? MISSING,
-        enabled_at: timeKey(tf.enabled_at),
-        last_verified: timeKey(tf.last_verified_at),
-      },
-    };
-  });
+function primaryKey(u: AdminUser, key: SortKey): string {
+  const tf = u.two_factor;
+  switch (key) {
+    case "name":
+      return u.display_name.toLowerCase();
+    case "email":
+      return u.email.toLowerCase();
+    case "two_factor":
+      return tf.enabled ? "0" : "1"; // "On" first in ascending order: what a manager looks for
+    case "phone":
+      return tf.phone_masked ?? MISSING;
+    case "enabled_at":
+      return timeKey(tf.enabled_at);
+    case "last_verified":
+      return timeKey(tf.last_verified_at);
+  }
+}
+
+export function indexUsers(users: readonly AdminUser[]): UsersIndex {
+  const rows = users.map((user, pos) => ({
+    user,
+    pos,
+    hay: `${user.display_name.toLowerCase()}\n${user.email.toLowerCase()}\n${user.user_id.toLowerCase()}`,
+  }));
+  return { rows, orders: {} };
+}
+
+/**
+ * All rows ascending by `key`; ties by name, then id, so the order is total
+ * and stable. One string comparison per pair: the keys are concatenated once.
+ */
+export function orderFor(index: UsersIndex, key: SortKey): Row[] {
+  const cached = index.orders[key];
+  if (cached) return cached;
+  const keyed = index.rows.map((r) => ({
+    r,
+    k: `${primaryKey(r.user, key)}\u0000${r.user.display_name.toLowerCase()}\u0000${r.user.user_id}`,
+  }));
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  const order = keyed.map((x) => x.r);
+  index.orders[key] = order;
+  return order;
 }
 
 /** Rows whose name, email or id contains the query (case-insensitive). */
-export function filterRows(rows: readonly Row[], query: string): Row[] {
+export function filterRows(index: UsersIndex, query: string): Row[] {
   const q = query.trim().toLowerCase();
-  if (!q) return rows.slice();
-  return rows.filter((r) => r.hay.includes(q));
+  if (!q) return index.rows.slice();
+  return index.rows.filter((r) => r.hay.includes(q));
 }
 
-/** A sorted copy; ties fall back to the name and then the id, so the order is stable and total. */
-export function sortRows(rows: readonly Row[], sort: Sort): Row[] {
-  const sign = sort.dir === "asc" ? 1 : -1;
-  const k = sort.key;
-  return rows.slice().sort((a, b) => {
-    const x = a.keys[k];
-    const y = b.keys[k];
-    if (x !== y) return x < y ? -sign : sign;
-    if (a.keys.name !== b.keys.name) return a.keys.name < b.keys.name ? -1 : 1;
-    return a.user.user_id < b.user.user_id ? -1 : a.user.user_id > b.user.user_id ? 1 : 0;
-  });
+/** `subset` (rows of `index`) in the given order, as a new array. */
+export function sortRows(index: UsersIndex, subset: readonly Row[], sort: Sort): Row[] {
+  const order = orderFor(index, sort.key);
+  let out: Row[];
+  if (subset.length === index.rows.length) {
+    out = order.slice();
+  } else {
+    const keep = new Uint8Array(index.rows.length);
+    for (const r of subset) keep[r.pos] = 1;
+    out = order.filter((r) => keep[r.pos] === 1);
+  }
+  return sort.dir === "asc" ? out : out.reverse();
 }
 
 /** Clicking a header: the same column flips direction, another column starts ascending. */

@@ -14,7 +14,9 @@ import {
   filterRows,
   indexUsers,
   nextSort,
+  orderFor,
   type Row,
+  type UsersIndex,
   scrollToRow,
   type Sort,
   sortRows,
@@ -112,7 +114,7 @@ export function contractScreen(ctx: Ctx, contractId: string): Screen {
 /** The table's DOM around the pure functions in users-table.ts. */
 class UsersTable {
   readonly el: HTMLElement;
-  private rows: Row[] = [];
+  private index: UsersIndex = indexUsers([]);
   private view: Row[] = [];
   private sort: Sort = { key: "name", dir: "asc" };
   private active = -1;
@@ -197,10 +199,25 @@ class UsersTable {
 
   setUsers(users: AdminUser[]): void {
     const activeId = this.view[this.active]?.user.user_id;
-    this.rows = indexUsers(users);
+    this.index = indexUsers(users);
     this.refilter(false);
     if (activeId) this.active = this.view.findIndex((r) => r.user.user_id === activeId);
     this.draw(true);
+    this.warm(this.index);
+  }
+
+  /** Orders the other columns one per idle moment, so a header click only walks a cached order. */
+  private warm(index: UsersIndex): void {
+    const todo = COLUMNS.map((c) => c.key).filter((k) => !index.orders[k]);
+    const idle: (f: () => void) => void =
+      typeof requestIdleCallback === "function" ? (f) => requestIdleCallback(f) : (f) => setTimeout(f, 50);
+    const step = () => {
+      const k = todo.shift();
+      if (!k || index !== this.index) return;
+      orderFor(index, k);
+      idle(step);
+    };
+    idle(step);
   }
 
   private sortBy(key: Sort["key"]): void {
@@ -210,9 +227,9 @@ class UsersTable {
   }
 
   private refilter(draw: boolean): void {
-    this.view = sortRows(filterRows(this.rows, this.filter.value), this.sort);
+    this.view = sortRows(this.index, filterRows(this.index, this.filter.value), this.sort);
     this.active = this.view.length > 0 ? Math.min(this.active, this.view.length - 1) : -1;
-    const total = this.rows.length;
+    const total = this.index.rows.length;
     this.count.textContent =
       this.view.length === total ? `Showing ${plural(total, "user")}` : `${formatCount(this.view.length)} of ${plural(total, "user")} match`;
     this.empty.hidden = this.view.length > 0 || total === 0;
