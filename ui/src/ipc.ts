@@ -86,7 +86,8 @@ export function makeApi(call: Invoke = invoke, on: Listen = tauriListen) {
       run<ContractDisabled>("disable_contract", { contractId, reason, typedContractId }),
     chooseExportPath: (request: ExportRequest) => run<string | null>("choose_export_path", { request }),
     runExport: (request: ExportRequest, path: string) => run<ExportOutcome>("run_export", { request, path }),
-    cancelExport: () => run<null>("cancel_export"),
+    /** Answers whether an export was running. */
+    cancelExport: () => run<boolean>("cancel_export"),
     /** Calls `handler` with each `export-progress` payload until the returned function is called. */
     onExportProgress: async (handler: (p: ExportProgress) => void): Promise<() => void> => {
       try {

@@ -110,7 +110,7 @@ describe("export dialog", () => {
       run_export: pending.run,
       cancel_export: () => {
         pending.settle({ status: "cancelled", rows: 2000, file_path: "/home/ada/x.csv", message: null });
-        return null;
+        return true;
       },
     });
     openExportDialog(f.ctx, { contract: here.contract });
@@ -144,6 +144,28 @@ describe("export dialog", () => {
     expect(q<HTMLButtonElement>("#export-start").disabled).toBe(false);
     q<HTMLButtonElement>("#export-cancel").click(); // now "Close"
     expect(q("#export-dialog")).toBeNull();
+  });
+
+  it("asks again when Cancel comes before the core has registered the export", async () => {
+    const pending = pendingExport();
+    let asked = 0;
+    const f = fakeCtx({
+      choose_export_path: () => "/tmp/a.csv",
+      run_export: pending.run,
+      cancel_export: () => {
+        asked++;
+        if (asked < 2) return false; // not running yet
+        pending.settle({ status: "cancelled", rows: 0, file_path: "/tmp/a.csv", message: null });
+        return true;
+      },
+    });
+    openExportDialog(f.ctx, {});
+    q<HTMLButtonElement>("#export-start").click();
+    await tick();
+    q<HTMLButtonElement>("#export-cancel").click();
+    await tick(150);
+    expect(asked).toBe(2);
+    expect(q("#export-result").dataset.status).toBe("cancelled");
   });
 
   it("refuses a reversed date range before asking for a file", () => {

@@ -113,8 +113,9 @@ export function openExportDialog(ctx: Ctx, where: ExportContext): void {
     { id: "export-scope", "data-autofocus": true },
     ...choices.map((c) => h("option", { value: c.value }, c.label)),
   );
-  const since = h("input", { id: "export-since", type: "date", "aria-describedby": "export-dates-hint" });
-  const until = h("input", { id: "export-until", type: "date", "aria-describedby": "export-dates-hint" });
+  const dateProps = { type: "date", placeholder: "YYYY-MM-DD", pattern: "\\d{4}-\\d{2}-\\d{2}", "aria-describedby": "export-dates-hint" };
+  const since = h("input", { id: "export-since", ...dateProps });
+  const until = h("input", { id: "export-until", ...dateProps });
   const invalid = h("p", { class: "error", id: "export-invalid", role: "alert", hidden: true });
   const start = h("button", { id: "export-start", type: "submit", class: "primary" }, "Choose file and export…");
   const cancel = h("button", { id: "export-cancel", type: "button" }, "Close");
@@ -146,7 +147,11 @@ export function openExportDialog(ctx: Ctx, where: ExportContext): void {
     cancel.disabled = true;
     progress.textContent = `${progress.textContent} · cancelling…`;
     try {
-      await ctx.api.cancelExport();
+      // Between the save dialog and the core registering the export there is
+      // a moment where nothing is running yet: ask again briefly.
+      for (let i = 0; i < 10 && running && !(await ctx.api.cancelExport()); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
     } catch (e) {
       result.hidden = false;
       result.replaceChildren(errorBox(toCommandError(e), ctx.signInAgain));
