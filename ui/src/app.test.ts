@@ -72,6 +72,8 @@ describe("app shell", () => {
     await tick();
     expect(s.q("#home")).toBeNull();
     expect(s.q("#contract").dataset.ready).toBe("true");
+    type(s.q<HTMLInputElement>("#users-filter"), "user2");
+    s.q<HTMLButtonElement>("[data-key=email] button").click();
     s.q<HTMLElement>("[data-user-id=u_2]").click();
     await tick();
     expect(s.q("#contract")).toBeNull();
@@ -79,6 +81,10 @@ describe("app shell", () => {
     key(document.body, "ArrowLeft", { altKey: true });
     await tick();
     expect(s.q("#contract")).not.toBeNull();
+    // The table is as it was left.
+    expect(s.q<HTMLInputElement>("#users-filter").value).toBe("user2");
+    expect(s.q("[data-key=email]").getAttribute("aria-sort")).toBe("ascending");
+    expect(Array.from(document.querySelectorAll<HTMLElement>("[data-user-id]")).map((r) => r.dataset.userId)).toEqual(["u_2"]);
     s.q<HTMLButtonElement>("#back").click();
     expect(s.q("#home")).not.toBeNull();
     expect(s.q<HTMLInputElement>("#search").value).toBe("acme"); // the query survives

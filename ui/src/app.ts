@@ -5,7 +5,7 @@
 import type { AppInfo } from "./bindings/AppInfo";
 import type { CommandError } from "./bindings/CommandError";
 import type { Session } from "./bindings/Session";
-import type { Ctx, Route, Screen } from "./context";
+import type { Ctx, Route, Screen, ScreenState } from "./context";
 import { h, mount } from "./dom";
 import { formatCount } from "./format";
 import type { Api } from "./ipc";
@@ -19,8 +19,8 @@ import { currentModal, errorBox } from "./widgets";
 
 interface Entry {
   route: Route;
-  /** What a screen keeps when it is left and shown again (the search text). */
-  state: { query: string };
+  /** What a screen keeps when it is left and shown again. */
+  state: ScreenState;
 }
 
 export function startApp(root: HTMLElement, api: Api, info: AppInfo, now: () => Date = () => new Date()): void {
@@ -111,7 +111,7 @@ function makeShell(
     const entry = stack[stack.length - 1];
     const r = entry.route;
     current =
-      r.kind === "search" ? searchScreen(ctx, entry.state) : r.kind === "contract" ? contractScreen(ctx, r.id) : userScreen(ctx, r.id);
+      r.kind === "search" ? searchScreen(ctx, entry.state) : r.kind === "contract" ? contractScreen(ctx, r.id, entry.state) : userScreen(ctx, r.id);
     mount(main, current.root);
     back.disabled = stack.length <= 1;
     current.shown?.();

@@ -2,6 +2,7 @@
 // the ways to move around. Screens never touch the router or each other.
 import type { Session } from "./bindings/Session";
 import type { Api } from "./ipc";
+import type { Sort } from "./users-table";
 
 export type Route = { kind: "search" } | { kind: "contract"; id: string } | { kind: "user"; id: string };
 
@@ -18,6 +19,17 @@ export interface Ctx {
   synced: Promise<void>;
   /** The element that says how the contract index sync is going. */
   syncStatus: HTMLElement;
+}
+
+/**
+ * What a screen keeps while it is on the back stack, so Back returns to it
+ * as it was left: the search text, the users table's filter, sort and place.
+ */
+export interface ScreenState {
+  query: string;
+  filter?: string;
+  sort?: Sort;
+  scrollTop?: number;
 }
 
 /** A mounted screen: its root and what to undo when it goes. */

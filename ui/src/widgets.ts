@@ -74,7 +74,9 @@ export function modal(opts: {
       backdrop.remove();
       if (openModal === m) openModal = null;
       opts.onClose?.();
+      // The opener may have been re-rendered (a refresh after a disable): then the screen's heading.
       if (previous && previous.isConnected) previous.focus();
+      else document.querySelector<HTMLElement>("#main h1")?.focus();
       return true;
     },
     focusFirst() {

@@ -5,7 +5,7 @@
 import type { AdminUser } from "../bindings/AdminUser";
 import type { CommandError } from "../bindings/CommandError";
 import type { ContractView } from "../bindings/ContractView";
-import type { Ctx, Screen } from "../context";
+import type { Ctx, Screen, ScreenState } from "../context";
 import { h } from "../dom";
 import { formatCount, formatLocalTime, formatShare, plural, relativeTime } from "../format";
 import {
@@ -32,7 +32,7 @@ const OVERSCAN = 8;
 /** Used when the container has no layout yet (or in tests). */
 const FALLBACK_VIEWPORT = 600;
 
-export function contractScreen(ctx: Ctx, contractId: string): Screen {
+export function contractScreen(ctx: Ctx, contractId: string, state: ScreenState = { query: "" }): Screen {
   const root = h("section", { id: "contract", class: "screen contract", "aria-busy": "true" });
   root.dataset.ready = "false";
   let alive = true;
@@ -73,7 +73,7 @@ export function contractScreen(ctx: Ctx, contractId: string): Screen {
   const renderSummary = (view: ContractView) => {
     const c = view.contract;
     summary.replaceChildren(
-      h("h1", { id: "contract-name" }, c.name),
+      h("h1", { id: "contract-name", tabindex: -1 }, c.name),
       h(
         "p",
         { class: "facts" },
@@ -93,12 +93,13 @@ export function contractScreen(ctx: Ctx, contractId: string): Screen {
 
   const render = (view: ContractView) => {
     renderSummary(view);
-    table = new UsersTable(ctx, view.contract.name, view.users);
+    table = new UsersTable(ctx, view.contract.name, view.users, state);
     root.replaceChildren(
       h("div", { class: "screen-head" }, summary, h("div", { class: "actions" }, disableBtn, exportBtn)),
       table.el,
     );
     table.draw();
+    table.restoreScroll();
   };
 
   void load();
@@ -131,7 +132,9 @@ class UsersTable {
     private readonly ctx: Ctx,
     contractName: string,
     users: AdminUser[],
+    private readonly state: ScreenState,
   ) {
+    if (state.sort) this.sort = state.sort;
     this.filter = h("input", {
       id: "users-filter",
       type: "search",
@@ -140,6 +143,7 @@ class UsersTable {
       "aria-controls": "users-table",
       autocomplete: "off",
       spellcheck: "false",
+      value: state.filter ?? "",
     });
     this.count = h("span", { class: "muted count", "aria-live": "polite" });
     this.headers = COLUMNS.map((col) =>
@@ -183,6 +187,7 @@ class UsersTable {
       if (this.frame) return;
       this.frame = requestAnimationFrame(() => {
         this.frame = 0;
+        this.state.scrollTop = this.grid.scrollTop;
         this.draw();
       });
     });
@@ -220,13 +225,24 @@ class UsersTable {
     idle(step);
   }
 
+  /** Back to where the manager was (after Back), once the grid has its layout. */
+  restoreScroll(): void {
+    const top = this.state.scrollTop ?? 0;
+    if (top > 0) {
+      this.grid.scrollTop = top;
+      this.draw(true);
+    }
+  }
+
   private sortBy(key: Sort["key"]): void {
     this.sort = nextSort(this.sort, key);
+    this.state.sort = this.sort;
     this.refilter(false);
     this.draw(true);
   }
 
   private refilter(draw: boolean): void {
+    this.state.filter = this.filter.value;
     this.view = sortRows(this.index, filterRows(this.index, this.filter.value), this.sort);
     this.active = this.view.length > 0 ? Math.min(this.active, this.view.length - 1) : -1;
     const total = this.index.rows.length;
@@ -242,6 +258,7 @@ class UsersTable {
     });
     if (draw) {
       this.grid.scrollTop = 0;
+      this.state.scrollTop = 0;
       this.draw(true);
     }
   }
