@@ -55,11 +55,22 @@ export function contractScreen(ctx: Ctx, contractId: string, state: ScreenState 
         settleFocus(root, "#users-filter");
       }
       root.dataset.ready = "true";
+      delete root.dataset.error;
+      notice.replaceChildren();
     } catch (e) {
       if (!alive) return;
       const err = e as CommandError;
+      if (refresh && table && err.code !== "not_found") {
+        // Keep the table the manager is looking at; say the refresh failed.
+        notice.replaceChildren(
+          errorBox({ ...err, message: `The list could not be refreshed. ${err.message}` }, ctx.signInAgain, () => void load(true)),
+        );
+        root.dataset.ready = "true";
+        return;
+      }
+      table = null;
       root.replaceChildren(
-        h("h1", {}, err.code === "not_found" ? "Contract not found" : "The contract could not be opened"),
+        h("h1", { tabindex: -1 }, err.code === "not_found" ? "Contract not found" : "The contract could not be opened"),
         h("p", { class: "muted" }, `Contract ${contractId}`),
         errorBox(err, ctx.signInAgain, err.code === "not_found" ? undefined : () => void load()),
       );
@@ -70,6 +81,7 @@ export function contractScreen(ctx: Ctx, contractId: string, state: ScreenState 
   };
 
   const summary = h("div", { class: "summary" });
+  const notice = h("div", { class: "notice-area" });
   const renderSummary = (view: ContractView) => {
     const c = view.contract;
     summary.replaceChildren(
@@ -96,6 +108,7 @@ export function contractScreen(ctx: Ctx, contractId: string, state: ScreenState 
     table = new UsersTable(ctx, view.contract.name, view.users, state);
     root.replaceChildren(
       h("div", { class: "screen-head" }, summary, h("div", { class: "actions" }, disableBtn, exportBtn)),
+      notice,
       table.el,
     );
     table.draw();

@@ -117,6 +117,30 @@ describe("user screen", () => {
     expect(s.q("#disable-user").hidden).toBe(true);
   });
 
+  it("shows 2FA off from the disable's answer even when the refresh fails", async () => {
+    let loads = 0;
+    const s = await setup({
+      open_user: () => {
+        if (loads++ === 0) return view();
+        throw { code: "server_unreachable", message: "The server did not answer." };
+      },
+      disable_user: () => ({
+        user_id: "u_1",
+        changed: true,
+        two_factor: { enabled: false, phone_masked: null, enabled_at: null, last_verified_at: null },
+      }),
+    });
+    s.q<HTMLButtonElement>("#disable-user").click();
+    type(s.q<HTMLTextAreaElement>("#disable-reason"), "lost phone");
+    s.q<HTMLButtonElement>("#disable-submit").click();
+    await tick();
+    await tick();
+    expect(s.q("#two-factor-status").textContent).toBe("Off");
+    expect(s.q("#disable-user").hidden).toBe(true);
+    expect(s.q("#user [role=alert]").textContent).toContain("The user could not be refreshed. The server did not answer.");
+    expect(document.querySelectorAll("#timeline li")).toHaveLength(2); // the history stays
+  });
+
   it("shows a refused disable in the dialog and lets the manager retry", async () => {
     const s = await setup({
       open_user: () => view(),

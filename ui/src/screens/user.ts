@@ -85,9 +85,17 @@ export function userScreen(ctx: Ctx, userId: string): Screen {
       render(view);
       if (!refresh) settleFocus(root, "#user-name");
       root.dataset.ready = "true";
+      delete root.dataset.error;
     } catch (e) {
       if (!alive) return;
       const err = e as CommandError;
+      if (refresh && root.querySelector("#user-name") && err.code !== "not_found") {
+        root.prepend(
+          errorBox({ ...err, message: `The user could not be refreshed. ${err.message}` }, ctx.signInAgain, () => void load(true)),
+        );
+        root.dataset.ready = "true";
+        return;
+      }
       root.replaceChildren(
         h("h1", { tabindex: -1 }, err.code === "not_found" ? "User not found" : "The user could not be opened"),
         h("p", { class: "muted" }, `User ${userId}`),
@@ -111,7 +119,14 @@ export function userScreen(ctx: Ctx, userId: string): Screen {
         class: "danger",
         hidden: !u.two_factor.enabled,
         onclick: () =>
-          openDisableDialog(ctx, { kind: "user", user: u, contractName: view.contract_name }, () => void load(true)),
+          openDisableDialog(ctx, { kind: "user", user: u, contractName: view.contract_name }, (r) => {
+            // Show the new status at once; the reload brings the notification it sent.
+            if (r.kind === "user") {
+              root.querySelector(".two-factor")?.replaceWith(twoFactorCard(r.result.two_factor, ctx.now()));
+              disable.hidden = !r.result.two_factor.enabled;
+            }
+            void load(true);
+          }),
       },
       "Disable 2FA for this user",
     );
