@@ -42,11 +42,21 @@ export function formatLocalTime(iso: string | null, opts: TimeOptions = {}): str
   if (!iso) return "—";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return "—";
-  return new Intl.DateTimeFormat(opts.locale, {
-    dateStyle: "medium",
-    timeStyle: "short",
-    timeZone: opts.timeZone,
-  }).format(d);
+  return dateTimeFormat(opts).format(d);
+}
+
+// Building an Intl formatter costs far more than using one; table rows format
+// many times per scroll frame, so formatters are kept per locale and zone.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function dateTimeFormat(opts: TimeOptions): Intl.DateTimeFormat {
+  const key = `${opts.locale ?? ""}|${opts.timeZone ?? ""}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat(opts.locale, { dateStyle: "medium", timeStyle: "short", timeZone: opts.timeZone });
+    formatters.set(key, f);
+  }
+  return f;
 }
 
 /** "just now", "5 min ago", "3 h ago", "2 days ago", "in 4 min" … relative to `now`. */
