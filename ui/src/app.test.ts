@@ -52,6 +52,13 @@ describe("app shell", () => {
     expect(s.q<HTMLButtonElement>("#back").disabled).toBe(true);
   });
 
+  it("offers an export of all contracts from Search", async () => {
+    const s = boot();
+    await tick();
+    s.q<HTMLButtonElement>("#export-all").click();
+    expect(Array.from(s.q<HTMLSelectElement>("#export-scope").options).map((o) => o.value)).toEqual(["all"]);
+  });
+
   it("shows a failed sync inline and keeps Search usable", async () => {
     const s = boot({
       sync_contracts: () => {

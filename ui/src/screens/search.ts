@@ -10,6 +10,7 @@ import type { Ctx, Screen } from "../context";
 import { h } from "../dom";
 import { formatShare, relativeTime } from "../format";
 import { errorBox } from "../widgets";
+import { openExportDialog } from "./export";
 
 export const USER_SEARCH_DELAY_MS = 150;
 /** Users are searched on the server only from this many characters on. */
@@ -293,10 +294,15 @@ export function searchScreen(ctx: Ctx, state: { query: string }): Screen {
     if (alive && input.value.trim()) void searchContracts(input.value.trim(), ticket);
   });
 
+  const exportAll = h(
+    "button",
+    { id: "export-all", type: "button", class: "quiet", onclick: () => openExportDialog(ctx, {}) },
+    "Export audit CSV of all my contracts…",
+  );
   const root = h(
     "section",
     { id: "home", class: "screen search", "aria-label": "Search" },
-    h("div", { class: "search-box" }, input, ctx.syncStatus),
+    h("div", { class: "search-box" }, input, h("div", { class: "search-meta" }, ctx.syncStatus, exportAll)),
     status,
     errors,
     listbox,
