@@ -96,7 +96,7 @@ export function openDisableDialog(ctx: Ctx, target: DisableTarget, onDone: (r: D
     rows: 3,
     maxlength: REASON_MAX,
     "aria-describedby": "disable-counter",
-    placeholder: "e.g. Ticket #4711: user lost their phone",
+    placeholder: "e.g. Ticket #4711: user lost their phone (Ctrl+Enter to confirm)",
     "data-autofocus": true,
   });
   const counter = h("span", { id: "disable-counter", class: "muted counter", "aria-live": "polite" });
@@ -179,6 +179,12 @@ export function openDisableDialog(ctx: Ctx, target: DisableTarget, onDone: (r: D
     h("div", { class: "dialog-actions" }, cancel, submit),
   );
   reason.addEventListener("input", update);
+  reason.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+      ev.preventDefault();
+      form.requestSubmit();
+    }
+  });
   typed?.addEventListener("input", update);
   m.dialog.append(form, result, h("div", { class: "dialog-actions" }, close));
   m.dialog.setAttribute("aria-describedby", "disable-statement");
