@@ -60,4 +60,18 @@ describe("modal", () => {
     m.dialog.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
     expect(document.getElementById("e")).toBeNull();
   });
+
+  it("gives focus to the screen's heading when the opener was re-rendered meanwhile", async () => {
+    const main = h("main", { id: "main" }, h("h1", { tabindex: -1 }, "Acme Corp"));
+    const opener = h("button", {}, "Disable");
+    main.append(opener);
+    document.body.append(main);
+    opener.focus();
+    const m = modal({ title: "Disable", id: "d2" });
+    m.dialog.append(h("button", {}, "Close"));
+    await Promise.resolve();
+    opener.remove(); // the screen refreshed behind the dialog
+    m.close();
+    expect(document.activeElement).toBe(main.querySelector("h1"));
+  });
 });

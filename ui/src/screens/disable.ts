@@ -109,7 +109,7 @@ export function openDisableDialog(ctx: Ctx, target: DisableTarget, onDone: (r: D
   const submit = h("button", { id: "disable-submit", type: "submit", class: "primary danger" }, submitLabel(target));
   const cancel = h("button", { type: "button", onclick: () => m.close() }, "Cancel");
   const result = h("p", { id: "disable-result", role: "status", hidden: true });
-  const close = h("button", { type: "button", class: "primary", hidden: true, onclick: () => m.close() }, "Close");
+  const close = h("button", { id: "disable-close", type: "button", class: "primary", hidden: true, onclick: () => m.close() }, "Close");
 
   const update = () => {
     const r = disableRules(target, reason.value, typed?.value ?? "", busy);

@@ -112,7 +112,7 @@ export function openSettings(opts: {
     ),
     h("h3", {}, "Audit exports from this computer"),
     history,
-    h("div", { class: "dialog-actions" }, h("button", { type: "button", onclick: () => m.close() }, "Close"), signOut),
+    h("div", { class: "dialog-actions" }, h("button", { id: "settings-close", type: "button", onclick: () => m.close() }, "Close"), signOut),
     confirmBox,
   );
 
