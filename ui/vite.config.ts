@@ -4,6 +4,6 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   clearScreen: false,
   server: { port: 5173, strictPort: true },
-  build: { target: "es2021", outDir: "dist", emptyOutDir: true, sourcemap: false },
+  build: { target: "es2021", outDir: "dist", emptyOutDir: true, sourcemap: false, modulePreload: { polyfill: false } },
   test: { environment: "jsdom", include: ["src/**/*.test.ts"] },
 });
