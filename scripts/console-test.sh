@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tests of the desktop console (src-tauri + ui) on a fresh Debian 12 machine:
-# installs the system packages they need, checks the generated TypeScript
-# bindings, runs the Rust tests (with a real gnome-keyring-daemon on a private
-# D-Bus session) and the vitest suite.
+# installs the system packages and tauri-driver they need, checks the
+# generated TypeScript bindings, runs the Rust tests (with a real
+# gnome-keyring-daemon on a private D-Bus session, and the real-window test
+# under Xvfb through tauri-driver + WebKitWebDriver) and the vitest suite.
 #
 #   scripts/console-test.sh            # setup + all tests
 #   scripts/console-test.sh setup      # apt packages, npm ci, ui/dist (what any
@@ -10,13 +11,18 @@
 #   scripts/console-test.sh test       # tests only (after setup)
 #   SKIP_APT=1 scripts/console-test.sh # packages already there
 #
-# Env: CARGO_TARGET_DIR (default: target/), JOBS (cargo -j, default 1), NICE (default 19).
+# Env: CARGO_TARGET_DIR (default: target/), JOBS (cargo -j, default 1), NICE (default 19),
+#      TOOLS (where tauri-driver is installed, default /var/tmp/tollgate-tools),
+#      FEATURES (cargo features of the test run), E2E_PORT (tauri-driver, default 4444).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-1}
 NICE=${NICE:-19}
 PHASE=${1:-all}
+TOOLS=${TOOLS:-/var/tmp/tollgate-tools}
+# Every cargo step of CI uses these features (one feature set: no rebuilds).
+FEATURES=${FEATURES:-tollgate-console/keyring-daemon-tests,tollgate-console/e2e-tests}
 run() { echo "+ $*" >&2; nice -n "$NICE" "$@"; }
 case "$PHASE" in all|setup|test) ;; *) echo "usage: $0 [all|setup|test]" >&2; exit 2;; esac
 
@@ -27,10 +33,15 @@ if [[ -z "${SKIP_APT:-}" ]]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev \
-    build-essential pkg-config libssl-dev xvfb xauth file \
+    build-essential pkg-config libssl-dev xvfb xauth file webkit2gtk-driver \
     gnome-keyring libsecret-tools dbus dbus-x11 >/dev/null
 fi
 command -v node >/dev/null || { echo "Node 20+ and npm are required (see docs/design toolchain)" >&2; exit 1; }
+
+# tauri-driver (WebDriver for Tauri apps), kept outside the clone so CI reuses it.
+if ! [[ -x "$TOOLS/bin/tauri-driver" ]]; then
+  run cargo install tauri-driver --locked --version '^2' --root "$TOOLS"
+fi
 
 # UI dependencies, and the bundle the Rust build embeds (generate_context! needs ui/dist).
 run npm --prefix ui ci --no-audit --no-fund
@@ -42,19 +53,28 @@ fi
 run npm --prefix ui run typecheck
 run npm --prefix ui test
 
-# 2. Rust: every test of the workspace, the console's keyring-daemon tests
-#    included, inside a private D-Bus session with an unlocked gnome-keyring.
+# 2. Rust: every test of the workspace, the console's keyring-daemon and
+#    real-window tests included, inside a private D-Bus session with an
+#    unlocked gnome-keyring, a virtual display (Xvfb) and tauri-driver.
 KEYRING_HOME=$(mktemp -d)
 trap 'rm -rf "$KEYRING_HOME"' EXIT
 mkdir -p "$KEYRING_HOME/data" "$KEYRING_HOME/runtime" "$KEYRING_HOME/config"
 chmod 700 "$KEYRING_HOME/runtime"
-export CONSOLE_CARGO="cargo test --workspace --locked -j $JOBS --features tollgate-console/keyring-daemon-tests"
+display=99
+while [[ -e /tmp/.X11-unix/X$display || -e /tmp/.X$display-lock ]]; do display=$((display + 1)); done
+export E2E_DISPLAY=":$display" E2E_PORT="${E2E_PORT:-4444}" TAURI_DRIVER="$TOOLS/bin/tauri-driver"
+export CONSOLE_E2E_DRIVER="http://127.0.0.1:$E2E_PORT"
+export CONSOLE_CARGO="cargo test --workspace --locked -j $JOBS --features $FEATURES"
 run env HOME="$KEYRING_HOME" XDG_DATA_HOME="$KEYRING_HOME/data" XDG_CONFIG_HOME="$KEYRING_HOME/config" \
   XDG_RUNTIME_DIR="$KEYRING_HOME/runtime" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
   RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" \
   dbus-run-session -- sh -c '
     # A non-empty password creates and unlocks the login collection.
     printf "%s" "console-test" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    exec $CONSOLE_CARGO'
+    Xvfb "$E2E_DISPLAY" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 & xvfb=$!
+    export DISPLAY="$E2E_DISPLAY"
+    "$TAURI_DRIVER" --port "$E2E_PORT" --native-driver /usr/bin/WebKitWebDriver >"$XDG_RUNTIME_DIR/tauri-driver.log" 2>&1 & driver=$!
+    trap "kill $driver $xvfb 2>/dev/null" EXIT
+    $CONSOLE_CARGO || { echo "--- tauri-driver log"; tail -n 40 "$XDG_RUNTIME_DIR/tauri-driver.log"; exit 1; }'
 
 echo "console tests: OK" >&2

@@ -110,7 +110,8 @@ JOBS="${JOBS:-2}" NICE=0 bash scripts/console-test.sh setup
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked \
+  --features tollgate-console/keyring-daemon-tests,tollgate-console/e2e-tests -- -D warnings
 echo "== cargo test (SQLite)"
 # vitest, then every Rust test of the workspace inside a private D-Bus
 # session with an unlocked gnome-keyring (the console's keyring tests).
@@ -118,4 +119,5 @@ env -u TOLLGATE_TEST_POSTGRES_URL JOBS="${JOBS:-2}" NICE=0 bash scripts/console-
 # Same package selection, so nothing is rebuilt: only the API test binary
 # runs again (the unit tests do not touch a database).
 echo "== cargo test (PostgreSQL): the API tests, multi-instance ones included"
-cargo test --workspace --locked --test api
+cargo test --workspace --locked --test api \
+  --features tollgate-console/keyring-daemon-tests,tollgate-console/e2e-tests

@@ -53,6 +53,20 @@ describe("contract screen", () => {
     expect(s.rows().length).toBeLessThan(40);
   });
 
+  it("keeps the row under the pointer when focus makes it active (a first click opens the user)", async () => {
+    const s = await setup({ open_contract: () => view(20), open_user: () => null });
+    const before = s.rows();
+    const third = before[2];
+    // A mouse click focuses the grid first (mousedown), which activates a row.
+    s.q("#users-table").dispatchEvent(new FocusEvent("focus"));
+    expect(s.rows()).toEqual(before); // the same nodes, restyled in place
+    expect(before[0].classList.contains("active")).toBe(true);
+    expect(before[0].getAttribute("aria-selected")).toBe("true");
+    third.querySelector(".badge")!.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect(third.isConnected).toBe(true);
+    expect(s.opened).toContainEqual({ kind: "user", id: "u_2" });
+  });
+
   it("filters by name, email or id and sorts by clicking a header (aria-sort)", async () => {
     const s = await setup({ open_contract: () => view(30) });
     type(s.q<HTMLInputElement>("#users-filter"), "user2");

@@ -285,13 +285,26 @@ class UsersTable {
   draw(force = false): void {
     const w = virtualWindow(this.grid.scrollTop, this.viewport(), ROW_HEIGHT, this.view.length, OVERSCAN);
     this.body.style.height = `${w.height}px`;
-    const key = `${w.start}:${w.end}:${this.active}`;
+    // The active row is not part of the key: moving it restyles rows in
+    // place (markActive), so a click between mousedown and mouseup never
+    // loses its row to a redraw.
+    const key = `${w.start}:${w.end}`;
     if (!force && key === this.drawn) return;
     this.drawn = key;
     const now = this.ctx.now();
     const out: HTMLElement[] = [];
     for (let i = w.start; i < w.end; i++) out.push(this.rowEl(this.view[i].user, i, now));
     this.body.replaceChildren(...out);
+    this.markActive();
+  }
+
+  /** Styles the active row (and only it) and points aria-activedescendant at it. */
+  private markActive(): void {
+    for (const row of Array.from(this.body.children) as HTMLElement[]) {
+      const on = row.id === `user-row-${this.active}`;
+      row.classList.toggle("active", on);
+      row.setAttribute("aria-selected", String(on));
+    }
     if (this.active >= 0) this.grid.setAttribute("aria-activedescendant", `user-row-${this.active}`);
     else this.grid.removeAttribute("aria-activedescendant");
   }
@@ -331,7 +344,8 @@ class UsersTable {
     if (this.view.length === 0) return;
     this.active = Math.min(Math.max(0, i), this.view.length - 1);
     this.grid.scrollTop = scrollToRow(this.active, this.grid.scrollTop, this.viewport(), ROW_HEIGHT);
-    this.draw(true);
+    this.draw();
+    this.markActive();
   }
 
   private onKey(ev: KeyboardEvent): void {

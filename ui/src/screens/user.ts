@@ -14,7 +14,8 @@ import { openExportDialog } from "./export";
 
 /** One timeline entry: what went out, to where, how it went, when. */
 export function timelineItem(n: Notification, now: Date): HTMLLIElement {
-  const icon = n.channel === "sms" ? "💬" : n.channel === "email" ? "✉" : "•";
+  // Words, not emoji: a desktop without an emoji font shows boxes.
+  const icon = n.channel === "sms" ? "SMS" : n.channel === "email" ? "Email" : "•";
   const sent = n.sent_at
     ? `sent ${formatLocalTime(n.sent_at)}`
     : n.status === "failed"
