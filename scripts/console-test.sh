@@ -28,13 +28,14 @@ case "$PHASE" in all|setup|test) ;; *) echo "usage: $0 [all|setup|test]" >&2; ex
 
 if [[ "$PHASE" != test ]]; then
 
-if [[ -z "${SKIP_APT:-}" ]]; then
+PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev
+  build-essential pkg-config libssl-dev xvfb xauth file webkit2gtk-driver
+  gnome-keyring libsecret-tools dbus dbus-x11 imagemagick)
+# Only when something is missing (dpkg knows): a machine set up once skips apt.
+if [[ -z "${SKIP_APT:-}" ]] && ! dpkg -s "${PACKAGES[@]}" >/dev/null 2>&1; then
   SUDO=; [[ $(id -u) -eq 0 ]] || SUDO=sudo
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev librsvg2-dev libayatana-appindicator3-dev \
-    build-essential pkg-config libssl-dev xvfb xauth file webkit2gtk-driver \
-    gnome-keyring libsecret-tools dbus dbus-x11 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
 fi
 command -v node >/dev/null || { echo "Node 20+ and npm are required (see docs/design toolchain)" >&2; exit 1; }
 
