@@ -55,27 +55,9 @@ run npm --prefix ui run typecheck
 run npm --prefix ui test
 
 # 2. Rust: every test of the workspace, the console's keyring-daemon and
-#    real-window tests included, inside a private D-Bus session with an
-#    unlocked gnome-keyring, a virtual display (Xvfb) and tauri-driver.
-KEYRING_HOME=$(mktemp -d)
-trap 'rm -rf "$KEYRING_HOME"' EXIT
-mkdir -p "$KEYRING_HOME/data" "$KEYRING_HOME/runtime" "$KEYRING_HOME/config"
-chmod 700 "$KEYRING_HOME/runtime"
-display=99
-while [[ -e /tmp/.X11-unix/X$display || -e /tmp/.X$display-lock ]]; do display=$((display + 1)); done
-export E2E_DISPLAY=":$display" E2E_PORT="${E2E_PORT:-4444}" TAURI_DRIVER="$TOOLS/bin/tauri-driver"
-export CONSOLE_E2E_DRIVER="http://127.0.0.1:$E2E_PORT"
-export CONSOLE_CARGO="cargo test --workspace --locked -j $JOBS --features $FEATURES"
-run env HOME="$KEYRING_HOME" XDG_DATA_HOME="$KEYRING_HOME/data" XDG_CONFIG_HOME="$KEYRING_HOME/config" \
-  XDG_RUNTIME_DIR="$KEYRING_HOME/runtime" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" \
-  RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" \
-  dbus-run-session -- sh -c '
-    # A non-empty password creates and unlocks the login collection.
-    printf "%s" "console-test" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-    Xvfb "$E2E_DISPLAY" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 & xvfb=$!
-    export DISPLAY="$E2E_DISPLAY"
-    "$TAURI_DRIVER" --port "$E2E_PORT" --native-driver /usr/bin/WebKitWebDriver >"$XDG_RUNTIME_DIR/tauri-driver.log" 2>&1 & driver=$!
-    trap "kill $driver $xvfb 2>/dev/null" EXIT
-    $CONSOLE_CARGO || { echo "--- tauri-driver log"; tail -n 40 "$XDG_RUNTIME_DIR/tauri-driver.log"; exit 1; }'
+#    real-window tests included, in a throwaway desktop session: a private
+#    D-Bus with an unlocked gnome-keyring, Xvfb and tauri-driver.
+run env TOOLS="$TOOLS" bash scripts/with-desktop.sh \
+  cargo test --workspace --locked -j "$JOBS" --features "$FEATURES"
 
 echo "console tests: OK" >&2

@@ -38,6 +38,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::session::app_info,
         commands::session::connect,
         commands::session::sign_out,
+        commands::session::ui_ready,
         commands::contracts::search_contracts,
         commands::contracts::sync_contracts,
         commands::history::record_view,
@@ -109,7 +110,15 @@ struct DemoChild(std::sync::Mutex<Option<demo::DemoServer>>);
 
 struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// When [`run`] began (none in tests on the mock runtime).
+pub fn started_at() -> Option<std::time::Instant> {
+    STARTED.get().copied()
+}
+
 pub fn run() -> ExitCode {
+    STARTED.get_or_init(std::time::Instant::now);
     let args = match demo::Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(why) => {

@@ -69,6 +69,8 @@ export function makeApi(call: Invoke = invoke, on: Listen = tauriListen) {
   };
   return {
     appInfo: () => run<AppInfo>("app_info"),
+    /** Tells the core the first screen is painted (it logs the start-up time). */
+    uiReady: () => run<number | null>("ui_ready"),
     connect: (request: ConnectRequest) => run<Session>("connect", { request }),
     signOut: () => run<null>("sign_out"),
     searchContracts: (query: string, limit?: number) => run<ContractHit[]>("search_contracts", { query, limit }),

@@ -22,3 +22,13 @@ pub async fn connect(console: State<'_, Console>, request: ConnectRequest) -> Co
 pub async fn sign_out(console: State<'_, Console>) -> CommandResult<()> {
     console.sign_out().await
 }
+
+/// The web view has painted its first screen: logs (and answers) the
+/// milliseconds since the process started, the console's start-up time.
+#[tauri::command]
+pub fn ui_ready() -> Option<u64> {
+    let elapsed = crate::started_at()?.elapsed();
+    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(elapsed_ms = ms, "first screen interactive");
+    Some(ms)
+}

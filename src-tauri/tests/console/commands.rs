@@ -104,6 +104,8 @@ fn app_info_before_sign_in() {
             "last_server_url": null
         })
     );
+    // Start-up time is measured from `run()`, which the mock runtime skips.
+    assert_eq!(app.invoke("ui_ready", json!({})).unwrap(), Value::Null);
 }
 
 #[test]
