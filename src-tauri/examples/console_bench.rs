@@ -17,21 +17,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark: failing loudly is the point
 
+#[path = "../tests/console/server.rs"]
+#[allow(dead_code)] // the console tests' server; the benchmark needs only `start`
+mod server;
 #[path = "../tests/e2e/webdriver.rs"]
 #[allow(dead_code)] // the benchmark uses part of the end-to-end test's client
 mod webdriver;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tollgate_server::config::{Config, Secret};
 use tollgate_server::store::users;
 use tollgate_server::Server;
 use webdriver::{Session, ENTER};
 
 const BIG_USERS: usize = 10_000;
 const STARTS: usize = 7;
-const HMAC_KEY: &str = "Y29uc29sZS1iZW5jaC1obWFjLWtleS1jb25zb2xlLWJlbmNoLWhtYWMta2V5IQ==";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -39,20 +39,10 @@ async fn main() {
     let driver = std::env::var("CONSOLE_E2E_DRIVER").unwrap_or_else(|_| "http://127.0.0.1:4444".into());
 
     // 1. The server.
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
-    config.database.url = format!("sqlite://{}", dir.path().join("server.db").display());
-    config.codes.hmac_key = Secret::new(HMAC_KEY);
-    config.validate().unwrap();
-    let server = Server::start(config, Arc::new(tollgate_server::clock::SystemClock)).await.unwrap();
-    tollgate_server::demo::seed(&server.app).await.unwrap();
+    let contracts: Vec<String> = (10001..=10032).map(|n| format!("C-{n}")).collect();
+    let server::Running { server, manager_id, token, dir: _dir } =
+        server::start(&contracts.iter().map(String::as_str).collect::<Vec<_>>()).await;
     seed_big_contract(&server).await;
-    let (manager_id, token) =
-        tollgate_server::managers::create(&server.app, "Dana Whitfield", "dana@tollgate.test").await.unwrap();
-    for n in 10001..=10032 {
-        tollgate_server::managers::assign(&server.app, &manager_id, &format!("C-{n}")).await.unwrap();
-    }
     tollgate_server::managers::assign(&server.app, &manager_id, "C-BIG").await.unwrap();
     let url = server.url();
     println!("server {url}: demo data + C-BIG with {BIG_USERS} users");

@@ -16,10 +16,39 @@ const HMAC_KEY: &str = "Y29uc29sZS10ZXN0cy1obWFjLWtleS1jb25zb2xlLXRlc3RzLWhtYWMt
 /// The contracts the test manager is assigned to (the demo has 32).
 pub const ASSIGNED: [&str; 5] = ["C-10001", "C-10002", "C-10003", "C-10004", "C-10005"];
 
-pub struct Env {
+/// A started server, its data folder, and a manager assigned to some contracts.
+pub struct Running {
     pub server: Server,
     pub manager_id: String,
     /// The manager's token, as `manager create` prints it.
+    pub token: String,
+    pub dir: TempDir,
+}
+
+/// Starts a server on 127.0.0.1:0 with the demo data and a manager
+/// (Dana Whitfield) assigned to `assigned`.
+pub async fn start(assigned: &[&str]) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.server.listen = "127.0.0.1:0".into();
+    config.database.url = format!("sqlite://{}", dir.path().join("server.db").display());
+    config.codes.hmac_key = Secret::new(HMAC_KEY);
+    config.validate().unwrap();
+    let server = Server::start(config, Arc::new(tollgate_server::clock::SystemClock)).await.unwrap();
+    tollgate_server::demo::seed(&server.app).await.unwrap();
+    let app = &server.app;
+    let (manager_id, token) =
+        tollgate_server::managers::create(app, "Dana Whitfield", "dana@tollgate.test").await.unwrap();
+    for contract in assigned {
+        assert!(tollgate_server::managers::assign(app, &manager_id, contract).await.unwrap());
+    }
+    Running { server, manager_id, token, dir }
+}
+
+/// The console tests' server: [`ASSIGNED`], on Tauri's global runtime.
+pub struct Env {
+    pub server: Server,
+    pub manager_id: String,
     pub token: String,
     _dir: TempDir,
 }
@@ -28,23 +57,8 @@ impl Env {
     /// Runs on Tauri's global runtime, which outlives the call, so the
     /// server keeps serving while commands run.
     pub fn start() -> Arc<Self> {
-        tauri::async_runtime::block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let mut config = Config::default();
-            config.server.listen = "127.0.0.1:0".into();
-            config.database.url = format!("sqlite://{}", dir.path().join("server.db").display());
-            config.codes.hmac_key = Secret::new(HMAC_KEY);
-            config.validate().unwrap();
-            let server = Server::start(config, Arc::new(tollgate_server::clock::SystemClock)).await.unwrap();
-            tollgate_server::demo::seed(&server.app).await.unwrap();
-            let app = &server.app;
-            let (manager_id, token) =
-                tollgate_server::managers::create(app, "Dana Whitfield", "dana@tollgate.test").await.unwrap();
-            for contract in ASSIGNED {
-                assert!(tollgate_server::managers::assign(app, &manager_id, contract).await.unwrap());
-            }
-            Arc::new(Self { server, manager_id, token, _dir: dir })
-        })
+        let Running { server, manager_id, token, dir } = tauri::async_runtime::block_on(start(&ASSIGNED));
+        Arc::new(Self { server, manager_id, token, _dir: dir })
     }
 
     pub fn url(&self) -> String {

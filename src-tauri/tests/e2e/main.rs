@@ -11,17 +11,15 @@
 #![cfg(feature = "e2e-tests")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../console/server.rs"]
+#[allow(dead_code)] // the console tests' server; this test needs only `start`
+mod server;
 mod webdriver;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use tollgate_client::{Client, PageRequest};
 use tollgate_proto::admin::AUDIT_CSV_HEADER;
-use tollgate_server::config::{Config, Secret};
-use tollgate_server::Server;
 use webdriver::{Session, ENTER};
-
-const HMAC_KEY: &str = "ZTJlLXRlc3RzLWhtYWMta2V5LWUyZS10ZXN0cy1obWFjLWtleS1lMmUtdGVzdA==";
 
 fn screenshots_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots")
@@ -38,19 +36,9 @@ async fn shoot(session: &Session, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_signs_in_finds_a_user_turns_2fa_off_and_exports_the_audit_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.server.listen = "127.0.0.1:0".into();
-    config.database.url = format!("sqlite://{}", dir.path().join("server.db").display());
-    config.codes.hmac_key = Secret::new(HMAC_KEY);
-    config.validate().unwrap();
-    let server = Server::start(config, Arc::new(tollgate_server::clock::SystemClock)).await.unwrap();
-    tollgate_server::demo::seed(&server.app).await.unwrap();
-    let (manager_id, token) =
-        tollgate_server::managers::create(&server.app, "Dana Whitfield", "dana@tollgate.test").await.unwrap();
-    for n in 10001..=10008 {
-        tollgate_server::managers::assign(&server.app, &manager_id, &format!("C-{n}")).await.unwrap();
-    }
+    let contracts: Vec<String> = (10001..=10008).map(|n| format!("C-{n}")).collect();
+    let server::Running { server, token, dir, .. } =
+        server::start(&contracts.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let url = server.url();
     let api = Client::new(&url, token.clone()).unwrap();
 
