@@ -131,3 +131,18 @@ async fn an_older_release_still_starts_after_a_newer_one_migrated() {
     assert_eq!(ready.status(), 200);
     again.stop().await;
 }
+
+#[tokio::test]
+async fn readiness_answers_503_while_the_database_does_not_answer() {
+    let app = TestApp::start().await;
+    let url = format!("{}/readyz", app.server.url());
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    app.server.app.store.close().await; // as when the database goes away
+    let answer = reqwest::get(&url).await.unwrap();
+    assert_eq!(answer.status(), 503);
+    let problem: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(problem["code"], "internal");
+    assert_eq!(problem["detail"], "the database does not answer");
+    let live = reqwest::get(format!("{}/healthz", app.server.url())).await.unwrap();
+    assert_eq!(live.status(), 200, "liveness does not depend on the database");
+}
