@@ -276,6 +276,18 @@ impl Cache {
         Ok(hits)
     }
 
+    /// The first `limit` contracts of the index by name (an empty search box).
+    pub async fn list_contracts(&self, limit: u32) -> Result<Vec<ContractHit>, CommandError> {
+        sqlx::query_as(
+            "SELECT contract_id, name, users, users_with_two_factor, updated_at FROM contracts
+             ORDER BY name_key, contract_id LIMIT ?1",
+        )
+        .bind(i64::from(limit.clamp(1, 500)))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)
+    }
+
     /// Remembers that a contract or user was opened (moves it to the top).
     pub async fn record_view(
         &self,

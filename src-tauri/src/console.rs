@@ -305,6 +305,11 @@ impl Console {
         Ok(SyncReport { received, total })
     }
 
+    pub async fn list_contracts(&self, limit: u32) -> CommandResult<Vec<ContractHit>> {
+        let (_, cache) = self.signed_in().await?;
+        cache.list_contracts(limit).await
+    }
+
     pub async fn search_contracts(&self, query: &str, limit: u32) -> CommandResult<Vec<ContractHit>> {
         let (_, cache) = self.signed_in().await?;
         cache.search_contracts(query, limit).await

@@ -40,6 +40,7 @@ pub fn builder<R: Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
         commands::session::sign_out,
         commands::session::ui_ready,
         commands::contracts::search_contracts,
+        commands::contracts::list_contracts,
         commands::contracts::sync_contracts,
         commands::history::record_view,
         commands::history::recent_items,

@@ -74,6 +74,7 @@ export function makeApi(call: Invoke = invoke, on: Listen = tauriListen) {
     connect: (request: ConnectRequest) => run<Session>("connect", { request }),
     signOut: () => run<null>("sign_out"),
     searchContracts: (query: string, limit?: number) => run<ContractHit[]>("search_contracts", { query, limit }),
+    listContracts: (limit?: number) => run<ContractHit[]>("list_contracts", { limit }),
     syncContracts: () => run<SyncReport>("sync_contracts"),
     searchUsers: (query: string, limit?: number) => run<AdminUser[]>("search_users", { query, limit }),
     recordView: (kind: RecentKind, itemId: string, label: string) => run<null>("record_view", { kind, itemId, label }),

@@ -16,6 +16,12 @@ pub async fn search_contracts(
     console.search_contracts(&query, limit.unwrap_or(20)).await
 }
 
+/// The manager's contracts from the local index, A to Z (an empty search box).
+#[tauri::command]
+pub async fn list_contracts(console: State<'_, Console>, limit: Option<u32>) -> CommandResult<Vec<ContractHit>> {
+    console.list_contracts(limit.unwrap_or(50)).await
+}
+
 /// Pulls contracts changed since the last sync.
 #[tauri::command]
 pub async fn sync_contracts(console: State<'_, Console>) -> CommandResult<SyncReport> {

@@ -140,6 +140,9 @@ fn connect_with_keyring_then_sync_search_and_sign_out() {
     let by_word = app.invoke("search_contracts", json!({"query": "dent"})).unwrap();
     assert_eq!(by_word[0]["name"], "Birchwood Dental", "word prefix inside the name");
     assert_eq!(app.invoke("search_contracts", json!({"query": "fjord"})).unwrap(), json!([]), "not assigned");
+    let mine = app.invoke("list_contracts", json!({"limit": 3})).unwrap();
+    let names: Vec<&str> = mine.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Acme Logistics", "Birchwood Dental", "Cobalt Analytics"], "A to Z, limited");
 
     app.invoke("record_view", json!({"kind": "contract", "itemId": "C-10003", "label": "Cobalt Analytics"})).unwrap();
     assert_eq!(

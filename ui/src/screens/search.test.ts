@@ -46,7 +46,7 @@ describe("search screen", () => {
   });
 
   const setup = (handlers: Parameters<typeof fakeCtx>[0]) => {
-    const f = fakeCtx({ recent_items: () => [], ...handlers });
+    const f = fakeCtx({ recent_items: () => [], list_contracts: () => [], ...handlers });
     const screen = searchScreen(f.ctx, { query: "" });
     document.body.append(screen.root);
     const input = screen.root.querySelector("#search") as HTMLInputElement;
@@ -135,6 +135,26 @@ describe("search screen", () => {
     expect(s.options()[0].textContent).toContain("viewed 5 min ago");
     key(s.input, "Enter");
     expect(s.opened).toEqual([{ kind: "user", id: "u_9" }]);
+  });
+
+  it("lists the manager's contracts under the recent items while the box is empty", async () => {
+    const s = setup({
+      recent_items: () => [{ kind: "user", item_id: "u_9", label: "Grace Hopper", viewed_at: "2026-03-05T11:55:00Z" }],
+      list_contracts: () => [acme, { ...acme, contract_id: "C-10002", name: "Birchwood Dental" }],
+      search_contracts: () => [acme],
+    });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.core.calls.find(([cmd]) => cmd === "list_contracts")).toEqual(["list_contracts", { limit: 50 }]);
+    expect(s.options().map((o) => o.dataset.id)).toEqual(["u_9", "C-10001", "C-10002"]);
+    expect(s.screen.root.textContent).toContain("Your contracts");
+    key(s.input, "ArrowDown");
+    key(s.input, "ArrowDown");
+    key(s.input, "Enter");
+    expect(s.opened).toEqual([{ kind: "contract", id: "C-10002" }]);
+    type(s.input, "acme"); // typing replaces both lists with the matches
+    await vi.advanceTimersByTimeAsync(0);
+    expect(s.options().map((o) => o.dataset.id)).toEqual(["C-10001"]);
+    expect(s.screen.root.textContent).not.toContain("Your contracts");
   });
 
   it("shows a user search failure inline and keeps the contract hits", async () => {

@@ -88,6 +88,9 @@ export function keepActive(before: Option | undefined, after: readonly Option[])
   return after.length > 0 ? 0 : -1;
 }
 
+/** How many of the manager's contracts an empty search box lists. */
+const EMPTY_BOX_CONTRACTS = 50;
+
 export function searchScreen(ctx: Ctx, state: { query: string }): Screen {
   const listbox = h("div", { id: "results", role: "listbox", "aria-label": "Results", class: "results" });
   const status = h("p", { id: "search-status", class: "muted", "aria-live": "polite" });
@@ -119,7 +122,7 @@ export function searchScreen(ctx: Ctx, state: { query: string }): Screen {
     const before = options[active];
     groups = groups.filter((g) => g.key !== key);
     if (opts && opts.length > 0) groups.push({ key, label, options: opts });
-    const order = ["recent", "contracts", "users"];
+    const order = ["recent", "mine", "contracts", "users"];
     groups.sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key));
     options = flatten(groups);
     active = keepActive(before, options);
@@ -235,6 +238,17 @@ export function searchScreen(ctx: Ctx, state: { query: string }): Screen {
       groupErrors.set("recent", e as CommandError);
       render();
     }
+    // Then the manager's contracts, A to Z, once the index is fresh.
+    await ctx.synced;
+    try {
+      const contracts = await ctx.api.listContracts(EMPTY_BOX_CONTRACTS);
+      if (mine !== ticket || !alive) return;
+      setGroup("mine", "Your contracts", contracts.map(contractOption));
+    } catch (e) {
+      if (mine !== ticket || !alive) return;
+      groupErrors.set("mine", e as CommandError);
+      render();
+    }
   };
 
   /** Runs the searches for what is in the box now; older answers are ignored. */
@@ -255,7 +269,9 @@ export function searchScreen(ctx: Ctx, state: { query: string }): Screen {
     }
     // The previous users stay visible until the new answer replaces them (no
     // flicker while typing); the recent items go at once.
-    groups = groups.filter((g) => g.key !== "recent" && (g.key !== "users" || q.length >= USER_SEARCH_MIN));
+    groups = groups.filter(
+      (g) => g.key !== "recent" && g.key !== "mine" && (g.key !== "users" || q.length >= USER_SEARCH_MIN),
+    );
     options = flatten(groups);
     active = options.length > 0 ? Math.min(Math.max(active, 0), options.length - 1) : -1;
     void searchContracts(q, mine);
