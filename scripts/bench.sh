@@ -6,7 +6,8 @@
 #   bash scripts/bench.sh postgres 1    # one instance on a throwaway PostgreSQL cluster
 #   bash scripts/bench.sh postgres 2    # two instances on it
 #
-# BENCH_ARGS (e.g. "--clients 200 --secs 10 --users 1000") go to tollgate-bench.
+# BENCH_ARGS (e.g. "--clients 200 --secs 10 --users 1000", "--rate 5000" for
+# an open-loop run) go to tollgate-bench. BENCH_NO_BUILD=1 skips the build.
 # codes.max_sends is raised to 1,000,000 so the challenge path runs at full
 # rate (the per-number limit would otherwise refuse the 6th code per user).
 set -euo pipefail
@@ -14,10 +15,13 @@ cd "$(dirname "$0")/.."
 ENGINE="${1:-sqlite}"
 INSTANCES="${2:-1}"
 TARGET="${CARGO_TARGET_DIR:-target}"
-cargo build --release --workspace --locked >&2
-BIN="$TARGET/release/tollgate-server"
-BENCH="$TARGET/release/tollgate-bench"
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release --workspace --locked >&2
 WORK="$(mktemp -d /tmp/tollgate-bench.XXXXXX)"
+# Copies: a build of another checkout into the same target directory must
+# not swap the binaries under a running benchmark.
+cp "$TARGET/release/tollgate-server" "$TARGET/release/tollgate-bench" "$WORK/"
+BIN="$WORK/tollgate-server"
+BENCH="$WORK/tollgate-bench"
 PIDS=()
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 cleanup() {

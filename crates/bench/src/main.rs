@@ -7,8 +7,14 @@
 //!
 //! ```sh
 //! tollgate-bench --url http://127.0.0.1:8081[,http://127.0.0.1:8082] --token TOKEN \
-//!     [--twilio 127.0.0.1:9099] [--clients 200] [--secs 10] [--users 1000] [--phases allow,challenge,verify]
+//!     [--twilio 127.0.0.1:9099] [--clients 200] [--secs 10] [--users 1000] [--phases allow,challenge,verify] \
+//!     [--rate 5000]
 //! ```
+//!
+//! Without `--rate` every client sends as fast as it is answered (closed
+//! loop: the maximum rate). With `--rate R` the allow and challenge phases
+//! send R requests per second in all (open loop) and latencies count from
+//! when each request was due.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark driver: fail loudly
 
@@ -112,7 +118,16 @@ impl Report {
 
 /// Runs `clients` loops of `step` for `secs`; `step` returns the status and
 /// the latency of the request being measured.
-async fn phase<F, Fut>(name: &str, clients: usize, secs: u64, step: F) -> Report
+///
+/// Closed loop (`rate` = None): each client sends its next request as soon
+/// as the previous one is answered, so the rate is whatever the server
+/// gives and, by Little's law, the mean latency is `clients / rate`.
+/// Open loop (`rate` = Some(r)): the clients together send `r` requests per
+/// second on a fixed schedule (each client one every `clients / r`
+/// seconds); a request's latency is counted from the time it was *due*, so
+/// a server that falls behind is charged for the wait (no coordinated
+/// omission).
+async fn phase<F, Fut>(name: &str, clients: usize, secs: u64, rate: Option<f64>, step: F) -> Report
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = (u16, Duration)> + Send,
@@ -120,14 +135,29 @@ where
     let stop = Arc::new(AtomicBool::new(false));
     let step = Arc::new(step);
     let started = Instant::now();
+    let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
     let mut tasks = tokio::task::JoinSet::new();
     for client in 0..clients {
         let (stop, step) = (Arc::clone(&stop), Arc::clone(&step));
         tasks.spawn(async move {
             let mut out = (0u64, HashMap::<u16, u64>::new(), Vec::new());
             let mut n = 0;
+            // Clients start spread over one interval.
+            let mut due = interval.map(|i| started + i.mul_f64(client as f64 / clients as f64));
             while !stop.load(Ordering::Relaxed) {
+                let lag = match (due, interval) {
+                    (Some(at), Some(every)) => {
+                        tokio::time::sleep_until(at.into()).await;
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        due = Some(at + every);
+                        at.elapsed()
+                    }
+                    _ => Duration::ZERO,
+                };
                 let (status, took) = step(client, n).await;
+                let took = took + lag;
                 n += 1;
                 if (200..300).contains(&status) {
                     out.0 += 1;
@@ -163,6 +193,11 @@ async fn main() {
     let secs: u64 = arg("--secs", "10").parse().unwrap();
     let users: usize = arg("--users", "1000").parse().unwrap();
     let phases = arg("--phases", "allow,challenge,verify");
+    // Open loop: the total request rate of the allow and challenge phases.
+    let rate: Option<f64> = match arg("--rate", "").as_str() {
+        "" => None,
+        r => Some(r.parse().unwrap()),
+    };
     let inbox: Inbox = Arc::default();
     let router =
         Router::new().route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio)).with_state(Arc::clone(&inbox));
@@ -217,7 +252,7 @@ async fn main() {
         let mut report = match name {
             // A familiar IP and device: allowed (lookups + an audit event).
             "allow" => {
-                phase(name, clients, secs, move |client, n| {
+                phase(name, clients, secs, rate, move |client, n| {
                     let api = api.clone();
                     let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
                     async move {
@@ -232,7 +267,7 @@ async fn main() {
             }
             // A new IP and device: a challenge, a code sent (an SMS queued).
             "challenge" => {
-                phase(name, clients, secs, move |client, n| {
+                phase(name, clients, secs, rate, move |client, n| {
                     let api = api.clone();
                     let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
                     async move {
@@ -252,7 +287,7 @@ async fn main() {
                 // Each verify user has had exactly its enable code so far.
                 let sent: Arc<Mutex<HashMap<usize, usize>>> =
                     Arc::new(Mutex::new((0..clients).map(|c| (c, 1)).collect()));
-                phase(name, clients, secs, move |client, n| {
+                phase(name, clients, secs, None, move |client, n| {
                     let (api, inbox, sent) = (api.clone(), Arc::clone(&inbox), Arc::clone(&sent));
                     let uid = format!("b{run}-{}", users + client);
                     async move {

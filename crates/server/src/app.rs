@@ -26,6 +26,10 @@ pub struct App {
     pub outbox_wake: Notify,
     /// This instance's counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// Group commit of the login decisions' writes (see `store::writer`).
+    pub writer: crate::store::writer::Writer,
+    /// Live service tokens seen recently (see `http::auth`).
+    pub service_tokens: crate::http::auth::ServiceTokenCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,12 +80,14 @@ impl App {
             sends: SendPolicy { max_sends: c.max_sends, window: secs(c.send_window_secs) },
             lock: LockPolicy { lock_after: c.lock_after_failures, lock_for: secs(c.lock_secs) },
             config,
+            writer: crate::store::writer::Writer::start(store.clone()),
             store,
             clock,
             keys,
             geoip,
             outbox_wake: Notify::new(),
             metrics: crate::metrics::Metrics::default(),
+            service_tokens: crate::http::auth::ServiceTokenCache::default(),
         })
     }
 

@@ -14,11 +14,14 @@ pub struct ApiError {
     pub detail: String,
     pub attempts_left: Option<u32>,
     pub retry_after: Option<u64>,
+    /// A database lock race (PostgreSQL deadlock or serialisation
+    /// failure): the work may be run again as it is (see `store::writer`).
+    pub retry: bool,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), attempts_left: None, retry_after: None }
+        Self { status, code, detail: detail.into(), attempts_left: None, retry_after: None, retry: false }
     }
 
     pub fn unauthorized() -> Self {
@@ -130,8 +133,25 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        tracing::error!(%error, "database error");
-        Self::internal()
+        // 40P01 deadlock_detected, 40001 serialization_failure (PostgreSQL).
+        let race =
+            matches!(&error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")));
+        if race {
+            tracing::warn!(%error, "database lock race");
+        } else {
+            tracing::error!(%error, "database error");
+        }
+        Self { retry: race, ..Self::internal() }
+    }
+}
+
+impl crate::store::writer::JobError for ApiError {
+    fn retry(&self) -> bool {
+        self.retry
+    }
+
+    fn from_db(error: sqlx::Error) -> Self {
+        error.into()
     }
 }
 

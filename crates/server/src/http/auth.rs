@@ -1,5 +1,6 @@
 //! Bearer tokens. A service token is good only on the service API; any
 //! other token there (a manager's, a revoked one, none) is `401`.
+//! Live service tokens are remembered for `SERVICE_TOKEN_TTL` (below).
 
 use crate::app::App;
 use crate::crypto::token_digest;
@@ -9,6 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The product's web tier, authenticated by a service token.
 #[derive(Debug, Clone)]
@@ -27,10 +29,54 @@ impl FromRequestParts<Arc<App>> for ServiceCaller {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let mut conn = app.store.pool().acquire().await?;
-        match tokens::find_service_token(&mut conn, &token_digest(token)).await? {
-            Some(token_id) => Ok(Self { token_id }),
+        let digest = token_digest(token);
+        if let Some(token_id) = app.service_tokens.get(&digest) {
+            return Ok(Self { token_id });
+        }
+        let mut conn = app.store.read_pool().acquire().await?;
+        match tokens::find_service_token(&mut conn, &digest).await? {
+            Some(token_id) => {
+                app.service_tokens.put(digest, token_id.clone());
+                Ok(Self { token_id })
+            }
             None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+/// Service tokens found live in the database in the last
+/// `SERVICE_TOKEN_TTL`, by digest (never the token itself): the product's
+/// web tier sends the same token on every call, and looking it up each
+/// time cost a database round trip per request. Only live tokens are
+/// remembered (an unknown token always asks the database, so guessing
+/// cannot fill the cache), and each for at most the TTL: a token revoked
+/// in the database (`revoked_at` set) stops working within that time.
+#[derive(Debug, Default)]
+pub struct ServiceTokenCache {
+    live: std::sync::Mutex<std::collections::HashMap<String, (String, Instant)>>,
+}
+
+/// How long a verified service token is trusted without asking again.
+pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(10);
+/// At most this many tokens are remembered (there are a handful).
+const SERVICE_TOKEN_CACHE_MAX: usize = 64;
+
+impl ServiceTokenCache {
+    /// The token id, if this digest was found live less than the TTL ago.
+    pub fn get(&self, digest: &str) -> Option<String> {
+        let live = self.live.lock().ok()?;
+        live.get(digest).filter(|(_, at)| at.elapsed() < SERVICE_TOKEN_TTL).map(|(id, _)| id.clone())
+    }
+
+    fn put(&self, digest: String, token_id: String) {
+        if let Ok(mut live) = self.live.lock() {
+            if live.len() >= SERVICE_TOKEN_CACHE_MAX {
+                live.retain(|_, (_, at)| at.elapsed() < SERVICE_TOKEN_TTL);
+                if live.len() >= SERVICE_TOKEN_CACHE_MAX {
+                    live.clear();
+                }
+            }
+            live.insert(digest, (token_id, Instant::now()));
         }
     }
 }

@@ -2,16 +2,18 @@
 //! work"): a login that looks like the user's normal behaviour passes; a
 //! suspicious one must enter the code sent by SMS.
 
-use super::{lock_user, text_field, Actor};
+use super::{load_user, lock_user, text_field, user_event, Actor};
 use crate::app::App;
 use crate::clock::to_ms;
 use crate::crypto::random_id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::codes::ChallengeRow;
 use crate::store::codes::{self, CodeOwner, NewChallenge};
+use crate::store::writer::{work, Event};
 use crate::store::{users, Conn, Engine};
 use serde_json::json;
 use std::net::IpAddr;
+use std::sync::Arc;
 use tollgate_core::code::OtpCode;
 use tollgate_core::purpose::Purpose;
 use tollgate_core::risk::{self, Familiarity};
@@ -34,7 +36,17 @@ impl App {
     }
 
     /// `POST /v1/logins`.
-    pub async fn login(&self, req: LoginRequest) -> ApiResult<LoginResponse> {
+    ///
+    /// The decision reads a committed snapshot outside any transaction
+    /// (the user, and whether the IP, device and country are familiar);
+    /// its writes — the audit event, and for a challenge the code, the send
+    /// record, the SMS and the challenge — go through the group-commit
+    /// writer, and the answer leaves only once they are durable. What a
+    /// challenge must re-check under the writer's lock (2FA still on, the
+    /// account not locked, the number's send limit) is checked there.
+    /// Familiarity only ever grows, so a snapshot a moment old can only
+    /// ask for a code that a later read would not have asked for.
+    pub async fn login(self: &Arc<Self>, req: LoginRequest) -> ApiResult<LoginResponse> {
         let ip: IpAddr =
             req.ip.trim().parse().map_err(|_| ApiError::invalid(format!("ip: {:?} is not an IP address", req.ip)))?;
         let device_id = text_field("device_id", &req.device_id, 200)?;
@@ -45,12 +57,19 @@ impl App {
         let now_ms = to_ms(now);
         let login_id = random_id("lg_");
 
-        let mut tx = self.store.begin().await?;
-        let user = lock_user(&mut tx, self.store.engine(), &req.user_id).await?;
-        if user.enabled_at.is_none() {
+        let (user, familiar) = {
+            let mut c = self.store.read_pool().acquire().await?;
+            let user = load_user(&mut c, &req.user_id).await?;
+            let familiar = match user.enabled_at {
+                Some(_) => Some(codes::familiarity(&mut c, &user.id, &ip_text, &device_id, country.as_deref()).await?),
+                None => None,
+            };
+            (user, familiar)
+        };
+        let Some((ip_seen, device_seen, country_seen)) = familiar else {
             let detail = json!({ "login_id": login_id, "two_factor": false, "country": country });
-            self.audit_user(&mut tx, &user, "login.allowed", &actor, detail, now_ms).await?;
-            tx.commit().await?;
+            let event = user_event(&user, "login.allowed", &actor, detail, now_ms);
+            self.writer.append::<ApiError>(vec![event]).await?;
             return Ok(LoginResponse {
                 login_id,
                 decision: Decision::Allow,
@@ -58,24 +77,18 @@ impl App {
                 reasons: Vec::new(),
                 suggest_two_factor_setup: true,
             });
-        }
-
+        };
         let familiarity = Familiarity {
-            ip_last_verified: codes::familiar_since(&mut tx, &user.id, "ip", &ip_text)
-                .await?
-                .map(crate::clock::from_ms),
-            device_known: codes::familiar_since(&mut tx, &user.id, "device", &device_id).await?.is_some(),
-            country_known: match &country {
-                Some(cc) => Some(codes::familiar_since(&mut tx, &user.id, "country", cc).await?.is_some()),
-                None => None,
-            },
+            ip_last_verified: ip_seen.map(crate::clock::from_ms),
+            device_known: device_seen.is_some(),
+            country_known: country.as_ref().map(|_| country_seen.is_some()),
         };
         let signals = risk::assess(familiarity, self.config.risk.familiar_days, now);
         let reasons: Vec<String> = signals.iter().map(|s| s.as_str().to_owned()).collect();
         if signals.is_empty() {
             let detail = json!({ "login_id": login_id, "two_factor": true, "country": country });
-            self.audit_user(&mut tx, &user, "login.allowed", &actor, detail, now_ms).await?;
-            tx.commit().await?;
+            let event = user_event(&user, "login.allowed", &actor, detail, now_ms);
+            self.writer.append::<ApiError>(vec![event]).await?;
             return Ok(LoginResponse {
                 login_id,
                 decision: Decision::Allow,
@@ -86,29 +99,29 @@ impl App {
         }
 
         self.ensure_unlocked(&user, now)?;
-        let phone = self.current_phone(&user)?;
-        let challenge_id = random_id("ch_");
-        let (hash, expires) = self.send_code(&mut tx, &user, &challenge_id, Purpose::LoginCode, &phone, now).await?;
-        codes::insert_challenge(
-            &mut tx,
-            NewChallenge {
-                id: &challenge_id,
-                login_id: &login_id,
-                user_id: &user.id,
-                ip: &ip_text,
-                device_id: &device_id,
-                user_agent: actor.user_agent.as_deref(),
-                country: country.as_deref(),
-                code_hash: &hash,
-                code_expires_at: expires,
-                now: now_ms,
-            },
-        )
-        .await?;
-        let detail =
-            json!({ "login_id": login_id, "challenge_id": challenge_id, "reasons": reasons, "country": country });
-        self.audit_user(&mut tx, &user, "login.challenged", &actor, detail, now_ms).await?;
-        tx.commit().await?;
+        let app = Arc::clone(self);
+        let ctx = Arc::new((login_id.clone(), user.id, ip_text, device_id, country, actor, reasons.clone()));
+        let challenge_id = self
+            .writer
+            .submit(work(move |c| {
+                let (app, ctx) = (Arc::clone(&app), Arc::clone(&ctx));
+                Box::pin(async move {
+                    let (login_id, user_id, ip_text, device_id, country, actor, reasons) = &*ctx;
+                    app.challenge_writes(
+                        c,
+                        login_id,
+                        user_id,
+                        ip_text,
+                        device_id,
+                        country.as_deref(),
+                        actor,
+                        reasons,
+                        now,
+                    )
+                    .await
+                })
+            }))
+            .await?;
         self.outbox_wake.notify_one();
         Ok(LoginResponse {
             login_id,
@@ -117,6 +130,52 @@ impl App {
             reasons,
             suggest_two_factor_setup: false,
         })
+    }
+
+    /// A challenge's writes, in the writer's transaction: the user is read
+    /// again under its lock (2FA may have been turned off, the account
+    /// locked, since the decision's snapshot), then a code is sent (send
+    /// limit checked) and the challenge stored. Returns the challenge id
+    /// and the `login.challenged` event.
+    #[allow(clippy::too_many_arguments)]
+    async fn challenge_writes(
+        &self,
+        c: &mut Conn,
+        login_id: &str,
+        user_id: &str,
+        ip_text: &str,
+        device_id: &str,
+        country: Option<&str>,
+        actor: &Actor,
+        reasons: &[String],
+        now: time::OffsetDateTime,
+    ) -> ApiResult<(String, Vec<Event>)> {
+        let now_ms = to_ms(now);
+        let user = lock_user(c, self.store.engine(), user_id).await?;
+        self.ensure_unlocked(&user, now)?;
+        let phone = self.current_phone(&user)?;
+        let challenge_id = random_id("ch_");
+        let (hash, expires) = self.send_code(c, &user, &challenge_id, Purpose::LoginCode, &phone, now).await?;
+        codes::insert_challenge(
+            c,
+            NewChallenge {
+                id: &challenge_id,
+                login_id,
+                user_id: &user.id,
+                ip: ip_text,
+                device_id,
+                user_agent: actor.user_agent.as_deref(),
+                country,
+                code_hash: &hash,
+                code_expires_at: expires,
+                now: now_ms,
+            },
+        )
+        .await?;
+        let detail =
+            json!({ "login_id": login_id, "challenge_id": challenge_id, "reasons": reasons, "country": country });
+        let event = user_event(&user, "login.challenged", actor, detail, now_ms);
+        Ok((challenge_id, vec![event]))
     }
 
     /// `POST /v1/challenges/{id}/verify`.

@@ -13,9 +13,10 @@ use crate::app::App;
 use crate::clock::from_ms;
 use crate::crypto::random_id;
 use crate::error::{ApiError, ApiResult};
-use crate::store::audit::{self, NewEvent};
+use crate::store::audit;
 use crate::store::codes::{self, CodeOwner};
 use crate::store::users::{self, UserRow};
+use crate::store::writer::Event;
 use crate::store::{outbox, Conn, Engine};
 use serde_json::json;
 use std::net::IpAddr;
@@ -252,38 +253,41 @@ impl App {
         self.enqueue(c, user, purpose, &user.email, &masked, Some(subject), body, now_ms).await
     }
 
-    /// An audit event done on the user's behalf (`actor_kind = user`).
+    /// An audit event done on the user's behalf (`actor_kind = user`),
+    /// appended in the caller's transaction.
     pub async fn audit_user(
         &self,
         c: &mut Conn,
         user: &UserRow,
         action: &str,
         actor: &Actor,
-        mut detail: serde_json::Value,
+        detail: serde_json::Value,
         now_ms: i64,
     ) -> sqlx::Result<i64> {
-        if let (Some(map), serde_json::Value::Object(extra)) = (detail.as_object_mut(), actor.detail()) {
-            for (k, v) in extra {
-                if !v.is_null() {
-                    map.insert(k, v);
-                }
+        let event = user_event(user, action, actor, detail, now_ms);
+        audit::append(c, self.store.engine(), now_ms, event.as_new()).await
+    }
+}
+
+/// An audit event done on the user's behalf (`actor_kind = user`): the
+/// actor's device and user agent join `detail`.
+pub fn user_event(user: &UserRow, action: &str, actor: &Actor, mut detail: serde_json::Value, now_ms: i64) -> Event {
+    if let (Some(map), serde_json::Value::Object(extra)) = (detail.as_object_mut(), actor.detail()) {
+        for (k, v) in extra {
+            if !v.is_null() {
+                map.insert(k, v);
             }
         }
-        audit::append(
-            c,
-            self.store.engine(),
-            now_ms,
-            NewEvent {
-                actor_kind: ActorKind::User,
-                actor_id: &user.id,
-                action,
-                contract_id: Some(&user.contract_id),
-                user_id: Some(&user.id),
-                ip: actor.ip.as_deref(),
-                detail,
-            },
-        )
-        .await
+    }
+    Event {
+        at_ms: now_ms,
+        actor_kind: ActorKind::User,
+        actor_id: user.id.clone(),
+        action: action.to_owned(),
+        contract_id: Some(user.contract_id.clone()),
+        user_id: Some(user.id.clone()),
+        ip: actor.ip.clone(),
+        detail,
     }
 }
 

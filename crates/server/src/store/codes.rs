@@ -302,6 +302,30 @@ pub async fn familiar_since(c: &mut Conn, user: &str, kind: &str, value: &str) -
     Ok(row.map(|(t,)| t))
 }
 
+/// When `user` last verified from this IP, this device and (if given) this
+/// country: the three `familiar_since` lookups of a login in one round
+/// trip.
+pub async fn familiarity(
+    c: &mut Conn,
+    user: &str,
+    ip: &str,
+    device: &str,
+    country: Option<&str>,
+) -> sqlx::Result<(Option<i64>, Option<i64>, Option<i64>)> {
+    sqlx::query_as(
+        "SELECT \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'ip' AND value = $2), \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'device' AND value = $3), \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'country' AND value = $4)",
+    )
+    .bind(user)
+    .bind(ip)
+    .bind(device)
+    .bind(country)
+    .fetch_one(c)
+    .await
+}
+
 pub async fn remember(c: &mut Conn, user: &str, kind: &str, value: &str, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO familiar (user_id, kind, value, last_verified_at) VALUES ($1, $2, $3, $4) \

@@ -11,6 +11,7 @@ pub mod managers;
 pub mod outbox;
 pub mod tokens;
 pub mod users;
+pub mod writer;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
@@ -54,8 +55,15 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Reads that need no transaction. SQLite: separate connections (WAL
+    /// lets readers run beside the one writer) that cannot write
+    /// (`query_only`); PostgreSQL: the same pool.
+    read_pool: AnyPool,
     engine: Engine,
 }
+
+/// SQLite read connections: the writer stays one connection.
+const SQLITE_READERS: u32 = 4;
 
 impl Store {
     /// Opens (and for SQLite creates) the database. Does not migrate. One
@@ -155,10 +163,25 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(connect_error)?;
-        Ok(Self { pool, engine })
+        let read_pool = match engine {
+            // Opened on first use (after `migrate` has set WAL mode). An
+            // in-memory database is private to its connection: no readers.
+            Engine::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => AnyPoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;").await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(options),
+            _ => pool.clone(),
+        };
+        Ok(Self { pool, read_pool, engine })
     }
 
     /// Applies the migrations this binary has that the database lacks.
@@ -189,11 +212,18 @@ impl Store {
         &self.pool
     }
 
+    /// For reads outside a transaction that may see any committed state
+    /// (they never block the writer, nor wait for it).
+    pub fn read_pool(&self) -> &AnyPool {
+        &self.read_pool
+    }
+
     pub fn engine(&self) -> Engine {
         self.engine
     }
 
     pub async fn close(&self) {
+        self.read_pool.close().await;
         self.pool.close().await;
     }
 }

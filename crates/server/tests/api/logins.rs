@@ -149,3 +149,52 @@ async fn a_challenge_works_once() {
             .problem(422, "code_mismatch");
     }
 }
+
+/// Login decisions are written by group commit (store::writer): many at
+/// once share transactions. Whatever the batching, each answer matches
+/// what is stored — a refused challenge (send limit) leaves nothing behind
+/// and takes nothing from the others — and the chain stays one chain.
+#[tokio::test]
+async fn concurrent_logins_are_each_written_exactly_as_answered() {
+    let app = TestApp::start().await;
+    app.user_with_2fa("u-1", PHONE).await; // 1 of the number's 5 sends
+    app.user_with_2fa("u-2", "+447400123457").await;
+    app.user("u-3").await;
+    let before = app.scalar_i64("SELECT COUNT(*) FROM audit_events").await;
+    let mut calls = Vec::new();
+    for i in 0..30 {
+        calls.push(json!({"user_id": "u-1", "ip": format!("198.51.100.{i}"), "device_id": "d-home"}));
+        calls.push(json!({"user_id": "u-2", "ip": "203.0.113.5", "device_id": "d-home"}));
+        calls.push(json!({"user_id": "u-3", "ip": "198.51.100.1", "device_id": "d-any"}));
+        calls.push(json!({"user_id": "nobody", "ip": "198.51.100.1", "device_id": "d-any"}));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for body in calls {
+        let (http, url, token) = (app.http.clone(), app.url.clone(), app.token.clone());
+        tasks.spawn(async move {
+            let answer = crate::support::call_url(&http, &url, Some(&token), "POST", "/v1/logins", Some(body)).await;
+            (answer.status, answer.body["decision"].as_str().or(answer.body["code"].as_str()).unwrap().to_owned())
+        });
+    }
+    let mut tally: BTreeMap<(u16, String), usize> = BTreeMap::new();
+    for (status, what) in tasks.join_all().await {
+        *tally.entry((status, what)).or_default() += 1;
+    }
+    let expected: BTreeMap<(u16, String), usize> =
+        [((200, "allow"), 60), ((200, "challenge"), 4), ((404, "not_found"), 30), ((429, "rate_limited"), 26)]
+            .into_iter()
+            .map(|((s, w), n)| ((s, w.to_owned()), n))
+            .collect();
+    assert_eq!(tally, expected);
+
+    let count = |sql: &'static str| app.scalar_i64(sql);
+    assert_eq!(count("SELECT COUNT(*) FROM audit_events").await - before, 64);
+    assert_eq!(count("SELECT COUNT(*) FROM audit_events WHERE action = 'login.challenged'").await, 4);
+    assert_eq!(count("SELECT COUNT(*) FROM challenges WHERE user_id = 'u-1'").await, 4);
+    assert_eq!(count("SELECT COUNT(*) FROM notifications WHERE user_id = 'u-1' AND channel = 'sms'").await, 5);
+    assert_eq!(count("SELECT COUNT(*) FROM code_sends").await, 6);
+    let verified = tollgate_server::cli::verify_chain(&app.server.app.store).await.unwrap();
+    let (seq, _, checked) = verified.unwrap_or_else(|broken| panic!("{broken}"));
+    assert_eq!(seq, count("SELECT COUNT(*) FROM audit_events").await);
+    assert_eq!(i64::try_from(checked).unwrap(), seq);
+}

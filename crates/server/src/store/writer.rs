@@ -1,0 +1,480 @@
+//! Group commit: one task runs the writes of many requests in one database
+//! transaction and answers each of them only after that transaction has
+//! committed.
+//!
+//! Why: every login decision appends an audit event, and appending takes
+//! the chain's head (`audit_head`) until commit — so with one transaction
+//! per request, requests queue one commit (PostgreSQL: one WAL flush) at a
+//! time. Here the writer takes whatever requests are waiting (up to
+//! `MAX_BATCH`), runs each one's writes in a savepoint of one transaction,
+//! appends all their audit events at the end (head read and moved once, one
+//! multi-row INSERT), and commits once.
+//!
+//! Semantics, per job:
+//! * the job's writes and its audit events are durable when, and only
+//!   when, its answer is a success: nobody is answered before the commit;
+//! * a job that fails (returns `Err`) is rolled back to its savepoint — its
+//!   writes and its events are gone — and the other jobs of the batch are
+//!   not affected; it is answered its own error after the batch ends;
+//! * a job whose failure says `retry` (PostgreSQL aborted it as a deadlock
+//!   or serialisation failure: batches of two instances may lock the same
+//!   rows in opposite orders) is rolled back and run again in the next
+//!   batch, at most `MAX_TRIES` times;
+//! * if the batch itself cannot be completed (begin, a savepoint, the audit
+//!   append or the commit fails), the whole transaction is rolled back and
+//!   every job that had succeeded is answered a database error: nothing of
+//!   the batch is written, so no answer ever claims a write that is lost.
+//!
+//! The chain stays one chain: events are appended under the head's lock
+//! (taken last in the batch, after the jobs' row locks, the order every
+//! other transaction uses), in the order the jobs ran.
+//! A job must not be cancelled half-way, which is why it runs on this task
+//! and not on the request's (a client that disconnects drops its request
+//! future, never a job).
+
+use super::audit::{self, NewEvent};
+use super::{Conn, Store};
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use tollgate_core::audit::ActorKind;
+
+/// Jobs per transaction at most: bounds the wait of the last one.
+const MAX_BATCH: usize = 128;
+/// Runs of one job when PostgreSQL keeps aborting it as a deadlock.
+const MAX_TRIES: u32 = 5;
+
+/// An audit event a job asks for: chained and stored with the batch.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub at_ms: i64,
+    pub actor_kind: ActorKind,
+    pub actor_id: String,
+    pub action: String,
+    pub contract_id: Option<String>,
+    pub user_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl Event {
+    pub fn as_new(&self) -> NewEvent<'_> {
+        NewEvent {
+            actor_kind: self.actor_kind,
+            actor_id: &self.actor_id,
+            action: &self.action,
+            contract_id: self.contract_id.as_deref(),
+            user_id: self.user_id.as_deref(),
+            ip: self.ip.as_deref(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// What a job's error must tell the writer.
+pub trait JobError: Send + 'static {
+    /// The job lost a lock race (deadlock, serialisation failure) and may
+    /// simply be run again.
+    fn retry(&self) -> bool;
+    /// The answer of a job whose batch could not be written.
+    fn from_db(error: sqlx::Error) -> Self;
+}
+
+/// A job's writes: run on the writer's transaction, returning the answer
+/// and the audit events to append with it. `FnMut` because a job may be
+/// run again (see `retry`); each run starts from a rolled-back state.
+pub trait Work<T, E>:
+    for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, Result<(T, Vec<Event>), E>> + Send + 'static
+{
+}
+impl<T, E, F> Work<T, E> for F where
+    F: for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, Result<(T, Vec<Event>), E>> + Send + 'static
+{
+}
+
+/// Helps closures get the higher-ranked signature of `Work`.
+pub fn work<T, E, F>(f: F) -> F
+where
+    F: for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, Result<(T, Vec<Event>), E>> + Send + 'static,
+{
+    f
+}
+
+/// A job as the writer task sees it.
+trait Job: Send {
+    /// Runs the writes: `Ok(events)` keeps them, `Err(retry)` discards them.
+    fn run<'c>(&'c mut self, c: &'c mut Conn) -> BoxFuture<'c, Result<Vec<Event>, bool>>;
+    /// Answers the request: the batch committed (`Ok`) or was lost.
+    fn finish(self: Box<Self>, batch: Result<(), String>);
+    /// Counts a run; false once the job may not run again.
+    fn may_retry(&mut self) -> bool;
+    /// Whether the job writes through the connection (then it runs in a
+    /// savepoint); a job that only brings events does not.
+    fn writes(&self) -> bool;
+}
+
+struct Pending<T, E, F> {
+    work: F,
+    outcome: Option<Result<T, E>>,
+    answer: oneshot::Sender<Result<T, E>>,
+    tries: u32,
+    writes: bool,
+}
+
+impl<T, E, F> Job for Pending<T, E, F>
+where
+    T: Send + 'static,
+    E: JobError,
+    F: Work<T, E>,
+{
+    fn run<'c>(&'c mut self, c: &'c mut Conn) -> BoxFuture<'c, Result<Vec<Event>, bool>> {
+        Box::pin(async move {
+            match (self.work)(c).await {
+                Ok((answer, events)) => {
+                    self.outcome = Some(Ok(answer));
+                    Ok(events)
+                }
+                Err(error) => {
+                    let retry = error.retry();
+                    self.outcome = Some(Err(error));
+                    Err(retry)
+                }
+            }
+        })
+    }
+
+    fn finish(self: Box<Self>, batch: Result<(), String>) {
+        let answer = match (self.outcome, batch) {
+            (Some(Err(own)), _) => Err(own),
+            (Some(Ok(answer)), Ok(())) => Ok(answer),
+            (_, Err(why)) => Err(E::from_db(sqlx::Error::Protocol(why))),
+            (None, Ok(())) => Err(E::from_db(sqlx::Error::Protocol("the job did not run".into()))),
+        };
+        let _ = self.answer.send(answer);
+    }
+
+    fn may_retry(&mut self) -> bool {
+        self.tries += 1;
+        self.tries < MAX_TRIES
+    }
+
+    fn writes(&self) -> bool {
+        self.writes
+    }
+}
+
+/// The handle requests submit their writes through. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Writer {
+    jobs: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer task on `store`'s pool (one connection at a time:
+    /// SQLite's single writer is shared with the other transactions).
+    pub fn start(store: Store) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(store, rx));
+        Self { jobs }
+    }
+
+    /// Runs `work` in the next batch; answers once the batch is durable.
+    pub async fn submit<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: JobError,
+        F: Work<T, E>,
+    {
+        self.send(work, true).await
+    }
+
+    /// Appends `events` (and nothing else) with the next batch; answers
+    /// once they are durable.
+    pub async fn append<E: JobError>(&self, events: Vec<Event>) -> Result<(), E> {
+        self.send(work(move |_| Box::pin(std::future::ready(Ok(((), events.clone()))))), false).await
+    }
+
+    async fn send<T, E, F>(&self, work: F, writes: bool) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: JobError,
+        F: Work<T, E>,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job = Box::new(Pending { work, outcome: None, answer, tries: 0, writes });
+        if self.jobs.send(job).await.is_err() {
+            return Err(E::from_db(sqlx::Error::PoolClosed));
+        }
+        answered.await.unwrap_or_else(|_| Err(E::from_db(sqlx::Error::PoolClosed)))
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+    let mut again: Vec<Box<dyn Job>> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut again);
+        if batch.is_empty() {
+            match rx.recv().await {
+                Some(job) => batch.push(job),
+                None => return,
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        again = write_batch(&store, batch).await;
+    }
+}
+
+/// Writes one batch; returns the jobs to run again.
+async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    let mut tx = match store.begin().await {
+        Ok(tx) => tx,
+        Err(error) => return fail_all(batch, Vec::new(), &error),
+    };
+    let mut kept: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut failed: Vec<Box<dyn Job>> = Vec::new();
+    let mut again: Vec<Box<dyn Job>> = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
+    let mut jobs = batch.into_iter();
+    while let Some(mut job) = jobs.next() {
+        let step = async {
+            if !job.writes() {
+                return Ok(job.run(&mut tx).await);
+            }
+            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+            let ran = job.run(&mut tx).await;
+            match &ran {
+                Ok(_) => sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?,
+                Err(_) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT job").execute(&mut *tx).await?;
+                    sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?
+                }
+            };
+            Ok::<_, sqlx::Error>(ran)
+        };
+        match step.await {
+            Ok(Ok(mine)) => {
+                events.extend(mine);
+                kept.push(job);
+            }
+            Ok(Err(true)) if job.may_retry() => again.push(job),
+            Ok(Err(_)) => failed.push(job),
+            Err(error) => {
+                // The transaction is unusable: nothing of it is written.
+                drop(tx);
+                kept.push(job);
+                kept.extend(jobs);
+                kept.extend(again);
+                return fail_all(kept, failed, &error);
+            }
+        }
+    }
+    let written = async {
+        if !events.is_empty() {
+            let rows = events.iter().map(|e| (e.at_ms, e.as_new())).collect();
+            audit::append_batch(&mut tx, store.engine(), rows).await?;
+        }
+        tx.commit().await
+    };
+    match written.await {
+        Ok(()) => {
+            for job in kept.into_iter().chain(failed) {
+                job.finish(Ok(()));
+            }
+            again
+        }
+        Err(error) => {
+            kept.extend(again);
+            fail_all(kept, failed, &error)
+        }
+    }
+}
+
+/// Answers every job of a lost batch; returns no job to retry.
+fn fail_all(lost: Vec<Box<dyn Job>>, failed: Vec<Box<dyn Job>>, error: &sqlx::Error) -> Vec<Box<dyn Job>> {
+    tracing::error!(%error, jobs = lost.len() + failed.len(), "group commit: the batch was not written");
+    let why = format!("group commit failed: {error}");
+    for job in lost.into_iter().chain(failed) {
+        job.finish(Err(why.clone()));
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tokens;
+
+    #[derive(Debug, PartialEq)]
+    enum TestError {
+        Refused,
+        Db(String),
+    }
+
+    impl JobError for TestError {
+        fn retry(&self) -> bool {
+            false
+        }
+        fn from_db(error: sqlx::Error) -> Self {
+            Self::Db(error.to_string())
+        }
+    }
+
+    fn event(i: usize) -> Event {
+        Event {
+            at_ms: 1_000 + i as i64,
+            actor_kind: ActorKind::System,
+            actor_id: "test".into(),
+            action: "test.job".into(),
+            contract_id: None,
+            user_id: Some(format!("u-{i}")),
+            ip: None,
+            detail: serde_json::json!({ "i": i }),
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("w.db").display()), 0).await.unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    /// Job `i` stores setting `k-i` and one event; every 3rd job then
+    /// refuses (its writes must vanish), every 7th (not 3rd) violates a
+    /// constraint after writing (likewise), the rest succeed.
+    async fn job(writer: Writer, i: usize) -> Result<usize, TestError> {
+        writer
+            .submit(work(move |c| {
+                Box::pin(async move {
+                    tokens::init_setting(c, &format!("k-{i}"), "v").await.map_err(TestError::from_db)?;
+                    if i % 3 == 0 {
+                        return Err(TestError::Refused);
+                    }
+                    if i % 7 == 0 {
+                        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, 'again')")
+                            .bind(format!("k-{i}"))
+                            .execute(&mut *c)
+                            .await
+                            .map_err(TestError::from_db)?;
+                    }
+                    Ok((i, vec![event(i)]))
+                })
+            }))
+            .await
+    }
+
+    #[tokio::test]
+    async fn concurrent_jobs_commit_together_and_failures_are_rolled_back_alone() {
+        let (_dir, store) = store().await;
+        let writer = Writer::start(store.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 1..=600 {
+            let writer = writer.clone();
+            tasks.spawn(async move { (i, job(writer, i).await) });
+        }
+        let mut ok = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            let (i, result) = done.unwrap();
+            match result {
+                Ok(n) => {
+                    assert_eq!(n, i);
+                    assert!(i % 3 != 0 && i % 7 != 0, "job {i} should have failed");
+                    ok.push(i);
+                }
+                Err(TestError::Refused) => assert_eq!(i % 3, 0, "job {i}"),
+                Err(TestError::Db(e)) => assert!(i % 7 == 0 && i % 3 != 0 && e.contains("UNIQUE"), "job {i}: {e}"),
+            }
+        }
+        ok.sort_unstable();
+        let expected: Vec<usize> = (1..=600).filter(|i| i % 3 != 0 && i % 7 != 0).collect();
+        assert_eq!(ok, expected);
+
+        let mut c = store.pool().acquire().await.unwrap();
+        // Exactly the successful jobs' writes and events are there.
+        let keys: Vec<(String,)> =
+            sqlx::query_as("SELECT key FROM settings WHERE key LIKE 'k-%'").fetch_all(&mut *c).await.unwrap();
+        let mut keys: Vec<usize> = keys.iter().map(|(k,)| k[2..].parse().unwrap()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, expected);
+        let users: Vec<(String,)> = sqlx::query_as("SELECT user_id FROM audit_events WHERE action = 'test.job'")
+            .fetch_all(&mut *c)
+            .await
+            .unwrap();
+        let mut users: Vec<usize> = users.iter().map(|(u,)| u[2..].parse().unwrap()).collect();
+        users.sort_unstable();
+        assert_eq!(users, expected);
+        drop(c);
+        // One unbroken chain whose head is the last event.
+        let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
+        assert_eq!(checked, u64::try_from(expected.len()).unwrap());
+        assert_eq!(seq, i64::try_from(expected.len()).unwrap());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_cannot_be_written_answers_errors_and_writes_nothing_of_it() {
+        let (_dir, store) = store().await;
+        // An event the database refuses fails the batch's audit append,
+        // after every job of the batch has run.
+        sqlx::query(
+            "CREATE TRIGGER poison BEFORE INSERT ON audit_events WHEN NEW.actor_id = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let writer = Writer::start(store.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 1..=200 {
+            let writer = writer.clone();
+            tasks.spawn(async move {
+                let result: Result<usize, TestError> = writer
+                    .submit(work(move |c| {
+                        Box::pin(async move {
+                            tokens::init_setting(c, &format!("k-{i}"), "v").await.map_err(TestError::from_db)?;
+                            let mut e = event(i);
+                            if i % 50 == 0 {
+                                e.actor_id = "poison".into();
+                            }
+                            Ok((i, vec![e]))
+                        })
+                    }))
+                    .await;
+                (i, result)
+            });
+        }
+        let mut ok = Vec::new();
+        let mut lost = 0;
+        while let Some(done) = tasks.join_next().await {
+            match done.unwrap() {
+                (i, Ok(n)) => {
+                    assert_eq!(i, n);
+                    assert_ne!(i % 50, 0, "a poisoned job cannot succeed");
+                    ok.push(i);
+                }
+                (_, Err(TestError::Db(e))) => {
+                    assert!(e.contains("group commit failed"), "{e}");
+                    lost += 1;
+                }
+                (i, Err(e)) => panic!("job {i}: {e:?}"),
+            }
+        }
+        assert!(lost >= 4, "the 4 poisoned jobs at least");
+        ok.sort_unstable();
+        // What was answered success is there, and nothing else.
+        let keys: Vec<(String,)> =
+            sqlx::query_as("SELECT key FROM settings WHERE key LIKE 'k-%'").fetch_all(store.pool()).await.unwrap();
+        let mut keys: Vec<usize> = keys.iter().map(|(k,)| k[2..].parse().unwrap()).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ok);
+        let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
+        assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
+        // The writer goes on.
+        assert_eq!(job(writer.clone(), 1_001).await, Ok(1_001));
+        store.close().await;
+    }
+}
