@@ -474,7 +474,7 @@ mod tests {
         let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
         assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
         // The writer goes on.
-        assert_eq!(job(writer.clone(), 1_001).await, Ok(1_001));
+        assert_eq!(job(writer.clone(), 1_003).await, Ok(1_003));
         store.close().await;
     }
 }
