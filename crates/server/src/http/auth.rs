@@ -57,7 +57,7 @@ pub struct ServiceTokenCache {
 }
 
 /// How long a verified service token is trusted without asking again.
-pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(10);
+pub const SERVICE_TOKEN_TTL: Duration = Duration::from_secs(5);
 /// At most this many tokens are remembered (there are a handful).
 const SERVICE_TOKEN_CACHE_MAX: usize = 64;
 

@@ -2,7 +2,7 @@
 //! work"): a login that looks like the user's normal behaviour passes; a
 //! suspicious one must enter the code sent by SMS.
 
-use super::{load_user, lock_user, text_field, user_event, Actor};
+use super::{lock_user, text_field, user_event, Actor};
 use crate::app::App;
 use crate::clock::to_ms;
 use crate::crypto::random_id;
@@ -57,16 +57,14 @@ impl App {
         let now_ms = to_ms(now);
         let login_id = random_id("lg_");
 
-        let (user, familiar) = {
-            let mut c = self.store.read_pool().acquire().await?;
-            let user = load_user(&mut c, &req.user_id).await?;
-            let familiar = match user.enabled_at {
-                Some(_) => Some(codes::familiarity(&mut c, &user.id, &ip_text, &device_id, country.as_deref()).await?),
-                None => None,
-            };
-            (user, familiar)
-        };
-        let Some((ip_seen, device_seen, country_seen)) = familiar else {
+        let user_id =
+            tollgate_core::ids::UserId::parse(&req.user_id).map_err(|e| ApiError::invalid(format!("user id: {e}")))?;
+        let mut c = self.store.read_pool().acquire().await?;
+        let (user, seen) = codes::login_view(&mut c, user_id.as_str(), &ip_text, &device_id, country.as_deref())
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))?;
+        drop(c);
+        if user.enabled_at.is_none() {
             let detail = json!({ "login_id": login_id, "two_factor": false, "country": country });
             let event = user_event(&user, "login.allowed", &actor, detail, now_ms);
             self.writer.append::<ApiError>(vec![event]).await?;
@@ -77,11 +75,11 @@ impl App {
                 reasons: Vec::new(),
                 suggest_two_factor_setup: true,
             });
-        };
+        }
         let familiarity = Familiarity {
-            ip_last_verified: ip_seen.map(crate::clock::from_ms),
-            device_known: device_seen.is_some(),
-            country_known: country.as_ref().map(|_| country_seen.is_some()),
+            ip_last_verified: seen.ip.map(crate::clock::from_ms),
+            device_known: seen.device.is_some(),
+            country_known: country.as_ref().map(|_| seen.country.is_some()),
         };
         let signals = risk::assess(familiarity, self.config.risk.familiar_days, now);
         let reasons: Vec<String> = signals.iter().map(|s| s.as_str().to_owned()).collect();

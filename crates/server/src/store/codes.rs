@@ -1,8 +1,9 @@
 //! Challenges and flows (each owns at most one outstanding code), the
 //! per-number send log, and the IPs/devices/countries users verified from.
 
+use super::users::{UserRow, USER_COLUMNS};
 use super::{Conn, Engine};
-use sqlx::FromRow;
+use sqlx::{FromRow, Row};
 
 /// The two tables that own a code. Their code columns share names, so one
 /// set of statements serves both.
@@ -289,41 +290,44 @@ pub async fn record_send(c: &mut Conn, digest: &str, now: i64) -> sqlx::Result<(
         .map(drop)
 }
 
-/// When `user` last verified from this `kind`/`value` (`ip`, `device`,
-/// `country`).
-pub async fn familiar_since(c: &mut Conn, user: &str, kind: &str, value: &str) -> sqlx::Result<Option<i64>> {
-    let row: Option<(i64,)> =
-        sqlx::query_as("SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = $2 AND value = $3")
-            .bind(user)
-            .bind(kind)
-            .bind(value)
-            .fetch_optional(c)
-            .await?;
-    Ok(row.map(|(t,)| t))
-}
-
-/// When `user` last verified from this IP, this device and (if given) this
-/// country: the three `familiar_since` lookups of a login in one round
-/// trip.
-pub async fn familiarity(
+/// What a login decision reads, in one round trip: the user, and when they
+/// last verified from this IP, this device and (if given) this country.
+/// `None` if there is no such user.
+pub async fn login_view(
     c: &mut Conn,
-    user: &str,
+    user_id: &str,
     ip: &str,
     device: &str,
     country: Option<&str>,
-) -> sqlx::Result<(Option<i64>, Option<i64>, Option<i64>)> {
-    sqlx::query_as(
-        "SELECT \
-         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'ip' AND value = $2), \
-         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'device' AND value = $3), \
-         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'country' AND value = $4)",
-    )
-    .bind(user)
+) -> sqlx::Result<Option<(UserRow, Familiar)>> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'ip' AND value = $2) AS seen_ip, \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'device' AND value = $3) AS seen_device, \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'country' AND value = $4) AS seen_country \
+         FROM users WHERE id = $1"
+    ))
+    .bind(user_id)
     .bind(ip)
     .bind(device)
     .bind(country)
-    .fetch_one(c)
-    .await
+    .fetch_optional(c)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let familiar = Familiar {
+        ip: row.try_get("seen_ip")?,
+        device: row.try_get("seen_device")?,
+        country: row.try_get("seen_country")?,
+    };
+    Ok(Some((UserRow::from_row(&row)?, familiar)))
+}
+
+/// When a user last verified from a login's IP, device and country.
+#[derive(Debug, Clone, Copy)]
+pub struct Familiar {
+    pub ip: Option<i64>,
+    pub device: Option<i64>,
+    pub country: Option<i64>,
 }
 
 pub async fn remember(c: &mut Conn, user: &str, kind: &str, value: &str, now: i64) -> sqlx::Result<()> {

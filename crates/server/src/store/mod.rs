@@ -150,6 +150,9 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            // A ping before every use is a round trip to the connection's
+            // thread; an embedded file does not go away like a server.
+            .test_before_acquire(engine == Engine::Postgres)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -171,6 +174,7 @@ impl Store {
             // in-memory database is private to its connection: no readers.
             Engine::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => AnyPoolOptions::new()
                 .max_connections(SQLITE_READERS)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .after_connect(|conn, _| {
                     Box::pin(async move {

@@ -28,7 +28,7 @@ pub struct UserRow {
     pub updated_at: i64,
 }
 
-const USER_COLUMNS: &str = "id, contract_id, email, display_name, phone_sealed, phone_masked, \
+pub(crate) const USER_COLUMNS: &str = "id, contract_id, email, display_name, phone_sealed, phone_masked, \
     phone_digest, enabled_at, last_verified_at, failed_codes, locked_until, created_at, updated_at";
 
 /// What contract search matches: id and name, lower-cased.
