@@ -25,7 +25,7 @@ BENCH="$WORK/tollgate-bench"
 PIDS=()
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 cleanup() {
-  grep -h -m5 -i "error" "$WORK"/server-*.log 2>/dev/null >&2 || true
+  grep -h -i "error" "$WORK"/server-*.log 2>/dev/null | sort | uniq -c | sort -rn | head -8 >&2 || true
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ -f "$WORK/pg/data/postmaster.pid" ]; then

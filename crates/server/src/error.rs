@@ -14,8 +14,9 @@ pub struct ApiError {
     pub detail: String,
     pub attempts_left: Option<u32>,
     pub retry_after: Option<u64>,
-    /// A database lock race (PostgreSQL deadlock or serialisation
-    /// failure): the work may be run again as it is (see `store::writer`).
+    /// A database lock race (PostgreSQL deadlock, serialisation failure,
+    /// lock timeout): the work may be run again as it is (see
+    /// `store::writer`).
     pub retry: bool,
 }
 
@@ -133,11 +134,12 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        // 40P01 deadlock_detected, 40001 serialization_failure (PostgreSQL).
-        let race =
-            matches!(&error, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")));
+        // PostgreSQL: 40P01 deadlock_detected, 40001 serialization_failure,
+        // 55P03 lock_not_available (a lock_timeout ran out).
+        let race = matches!(&error, sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("40P01" | "40001" | "55P03")));
         if race {
-            tracing::warn!(%error, "database lock race");
+            tracing::debug!(%error, "database lock race (retried)");
         } else {
             tracing::error!(%error, "database error");
         }

@@ -17,9 +17,10 @@
 //!   writes and its events are gone — and the other jobs of the batch are
 //!   not affected; it is answered its own error after the batch ends;
 //! * a job whose failure says `retry` (PostgreSQL aborted it as a deadlock
-//!   or serialisation failure: batches of two instances may lock the same
-//!   rows in opposite orders) is rolled back and run again in the next
-//!   batch, at most `MAX_TRIES` times;
+//!   or serialisation failure, or it waited more than 50 ms for a row lock:
+//!   batches of two instances may lock the same rows in opposite orders)
+//!   is rolled back and run again in the next batch, at most `MAX_TRIES`
+//!   times;
 //! * if the batch itself cannot be completed (begin, a savepoint, the audit
 //!   append or the commit fails), the whole transaction is rolled back and
 //!   every job that had succeeded is answered a database error: nothing of
@@ -33,15 +34,17 @@
 //! future, never a job).
 
 use super::audit::{self, NewEvent};
-use super::{Conn, Store};
+use super::{Conn, Engine, Store};
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tollgate_core::audit::ActorKind;
 
 /// Jobs per transaction at most: bounds the wait of the last one.
 const MAX_BATCH: usize = 128;
-/// Runs of one job when PostgreSQL keeps aborting it as a deadlock.
-const MAX_TRIES: u32 = 5;
+/// Runs of one job when PostgreSQL keeps aborting it (lock race).
+const MAX_TRIES: u32 = 20;
+/// PostgreSQL: how long a job may wait for a row lock (then: retry).
+const JOB_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '50ms'";
 
 /// An audit event a job asks for: chained and stored with the batch.
 #[derive(Debug, Clone)]
@@ -234,6 +237,16 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
         Ok(tx) => tx,
         Err(error) => return fail_all(batch, Vec::new(), &error),
     };
+    // PostgreSQL: a job that waits long for a row another instance's batch
+    // holds is rolled back and retried, rather than left to wait for that
+    // whole batch — or for the deadlock detector (1 s) when both batches
+    // wait for each other. The chain's head, taken last, is waited for.
+    let postgres = store.engine() == Engine::Postgres;
+    if postgres {
+        if let Err(error) = sqlx::query(JOB_LOCK_TIMEOUT).execute(&mut *tx).await {
+            return fail_all(batch, Vec::new(), &error);
+        }
+    }
     let mut kept: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
     let mut failed: Vec<Box<dyn Job>> = Vec::new();
     let mut again: Vec<Box<dyn Job>> = Vec::new();
@@ -273,6 +286,9 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
         }
     }
     let written = async {
+        if postgres {
+            sqlx::query("SET LOCAL lock_timeout TO DEFAULT").execute(&mut *tx).await?;
+        }
         if !events.is_empty() {
             let rows = events.iter().map(|e| (e.at_ms, e.as_new())).collect();
             audit::append_batch(&mut tx, store.engine(), rows).await?;
