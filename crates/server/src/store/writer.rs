@@ -367,10 +367,10 @@ mod tests {
             .submit(work(move |c| {
                 Box::pin(async move {
                     tokens::init_setting(c, &format!("k-{i}"), "v").await.map_err(TestError::from_db)?;
-                    if i % 3 == 0 {
+                    if i.is_multiple_of(3) {
                         return Err(TestError::Refused);
                     }
-                    if i % 7 == 0 {
+                    if i.is_multiple_of(7) {
                         sqlx::query("INSERT INTO settings (key, value) VALUES ($1, 'again')")
                             .bind(format!("k-{i}"))
                             .execute(&mut *c)
