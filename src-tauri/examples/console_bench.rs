@@ -52,6 +52,16 @@ async fn main() {
     s.type_into("#server-url", &url).await;
     s.type_into("#token", &token).await;
     s.keys("#token", ENTER).await;
+    s.find("#search").await;
+    let pid = newest_pid_of(&app_bin).expect("the console's process");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (rss0, pss0, names0) = memory_of_tree(pid);
+    println!(
+        "idle on the search screen (before): RSS {:.1} MB, PSS {:.1} MB ({})",
+        rss0 as f64 / 1024.0,
+        pss0 as f64 / 1024.0,
+        names0.join(", ")
+    );
     s.type_into("#search", "big indus").await;
     s.find("#results [role=option][data-id=C-BIG]").await;
     let asked = Instant::now();
@@ -63,7 +73,6 @@ async fn main() {
         "open C-BIG (10,000 users, 21 pages from the server) to a drawn table: {} ms ({share})",
         opened.as_millis()
     );
-    let pid = newest_pid_of(&app_bin).expect("the console's process");
     tokio::time::sleep(Duration::from_secs(10)).await; // idle
     let mut samples = Vec::new();
     for _ in 0..5 {
@@ -72,10 +81,9 @@ async fn main() {
     }
     let (rss, pss, names) = samples.iter().max_by_key(|m| m.0).cloned().unwrap();
     println!(
-        "idle after loading C-BIG: RSS {:.1} MB, PSS {:.1} MB over {} processes ({})",
+        "idle after loading C-BIG: RSS {:.1} MB, PSS {:.1} MB ({})",
         rss as f64 / 1024.0,
         pss as f64 / 1024.0,
-        names.len(),
         names.join(", ")
     );
     s.end().await;
@@ -146,7 +154,7 @@ fn newest_pid_of(binary: &str) -> Option<u32> {
     found
 }
 
-/// (RSS KiB, PSS KiB, names) of `pid` and every descendant.
+/// (RSS KiB, PSS KiB, "name RSS/PSS" per process) of `pid` and every descendant.
 fn memory_of_tree(pid: u32) -> (u64, u64, Vec<String>) {
     let mut parents = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -174,9 +182,11 @@ fn memory_of_tree(pid: u32) -> (u64, u64, Vec<String>) {
                 })
                 .unwrap_or(0)
         };
-        rss += field("status", "VmRSS:");
-        pss += field("smaps_rollup", "Pss:");
-        names.push(std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim().to_owned());
+        let (r, ps) = (field("status", "VmRSS:"), field("smaps_rollup", "Pss:"));
+        rss += r;
+        pss += ps;
+        let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim().to_owned();
+        names.push(format!("{name} {:.0}/{:.0} MB", r as f64 / 1024.0, ps as f64 / 1024.0));
     }
     (rss, pss, names)
 }
