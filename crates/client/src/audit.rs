@@ -174,8 +174,11 @@ impl Client {
         part_name.push(".part");
         let part = path.with_file_name(part_name);
         let result = async {
-            let mut file = tokio::fs::File::create(&part).await?;
+            // Big writes: each write to a tokio file is a trip to a blocking
+            // thread, and the server's pieces are at most 64 KiB.
+            let mut file = tokio::io::BufWriter::with_capacity(FILE_BUFFER, tokio::fs::File::create(&part).await?);
             let total = self.export_audit(filter, format, &mut file, cancel, progress).await?;
+            let file = file.into_inner();
             file.sync_all().await?;
             drop(file);
             tokio::fs::rename(&part, path).await?;
@@ -200,6 +203,9 @@ impl Client {
         Ok(url)
     }
 }
+
+/// The buffer between the stream and the export file.
+const FILE_BUFFER: usize = 1 << 20;
 
 /// The most a CSV header row may take before we give up on it.
 const MAX_HEADER_BYTES: usize = 4096;
@@ -228,32 +234,60 @@ impl RowCounter {
 
     fn feed(&mut self, chunk: &[u8]) -> Result<()> {
         self.bytes += chunk.len() as u64;
-        for &byte in chunk {
-            if let Some(header) = self.header.as_mut() {
-                if byte != b'\n' {
-                    if header.len() >= MAX_HEADER_BYTES {
-                        return Err(Error::protocol(Some(200), "the CSV header row is too long"));
-                    }
-                    header.push(byte);
-                }
-            }
+        let mut rest = chunk;
+        // The header row byte by byte (it is checked when it ends)...
+        while self.header.is_some() {
+            let Some((&byte, tail)) = rest.split_first() else { return Ok(()) };
+            self.step(byte)?;
+            rest = tail;
+        }
+        // ...then the same states in locals: a tight loop over the rows.
+        let csv = self.format == AuditFormat::Csv;
+        let (mut in_quotes, mut open, mut records) = (self.in_quotes, self.open_record, self.records);
+        for &byte in rest {
             match byte {
-                b'"' if self.format == AuditFormat::Csv => {
-                    self.in_quotes = !self.in_quotes;
-                    self.open_record = true;
+                b'"' if csv => {
+                    in_quotes = !in_quotes;
+                    open = true;
                 }
-                b'\n' if !self.in_quotes => {
-                    if self.open_record {
-                        self.records += 1;
-                    }
-                    self.open_record = false;
-                    if let Some(header) = self.header.take() {
-                        check_header(&header)?;
-                    }
+                b'\n' if !in_quotes => {
+                    records += u64::from(open);
+                    open = false;
                 }
-                b'\r' if !self.in_quotes => {}
-                _ => self.open_record = true,
+                b'\r' if !in_quotes => {}
+                _ => open = true,
             }
+        }
+        (self.in_quotes, self.open_record, self.records) = (in_quotes, open, records);
+        Ok(())
+    }
+
+    /// One byte while the CSV header row is still open.
+    fn step(&mut self, byte: u8) -> Result<()> {
+        if let Some(header) = self.header.as_mut() {
+            if byte != b'\n' {
+                if header.len() >= MAX_HEADER_BYTES {
+                    return Err(Error::protocol(Some(200), "the CSV header row is too long"));
+                }
+                header.push(byte);
+            }
+        }
+        match byte {
+            b'"' if self.format == AuditFormat::Csv => {
+                self.in_quotes = !self.in_quotes;
+                self.open_record = true;
+            }
+            b'\n' if !self.in_quotes => {
+                if self.open_record {
+                    self.records += 1;
+                }
+                self.open_record = false;
+                if let Some(header) = self.header.take() {
+                    check_header(&header)?;
+                }
+            }
+            b'\r' if !self.in_quotes => {}
+            _ => self.open_record = true,
         }
         Ok(())
     }

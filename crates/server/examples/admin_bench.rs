@@ -7,10 +7,15 @@
 //! cargo build --release --workspace --bins --examples
 //! target/release/examples/admin_bench [--contracts 100000] [--users 10000] [--events 5000000] [--dir /var/tmp/tollgate-bench]
 //! ```
+//! `--only search,disable,export` runs only the phases named.
+//! `BENCH_SERVER_LOG` is the server's `RUST_LOG` (default
+//! `warn,tollgate_server::startup=info`; e.g. `sqlx::query=debug` logs each
+//! statement with its time).
 //! `--reuse` keeps a database seeded by an earlier run (seeding 5M chained
 //! events takes minutes) and gives the bench manager a fresh token; the
 //! big contract must still have 2FA on for the disable figure to mean
-//! anything, so reuse turns 2FA back on for all its users first.
+//! anything, so reuse turns 2FA back on for all its users first (and drops
+//! the emails an earlier run left queued).
 //! The server runs as its own process (the release `tollgate-server`
 //! binary next to this example's folder) on a SQLite file seeded in bulk.
 
@@ -183,6 +188,13 @@ async fn fresh_token(config: &Config) -> String {
     .execute(app.store.pool())
     .await
     .unwrap();
+    // The emails an earlier run queued would be delivered long since in a
+    // live system; left queued, the outbox worker would spend this run
+    // sending them on the server's one SQLite connection.
+    sqlx::query("DELETE FROM notifications WHERE status = 'queued' AND contract_id = 'C-BIG'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
     app.store.close().await;
     eprintln!("reusing the seeded database");
     token
@@ -217,7 +229,10 @@ async fn main() {
     std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
     let mut child = Command::new(&server_bin)
         .args(["--config", config_path.to_str().unwrap(), "serve"])
-        .env("RUST_LOG", "warn,tollgate_server::startup=info")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn,tollgate_server::startup=info".into()),
+        )
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_bin.display()));
@@ -228,76 +243,94 @@ async fn main() {
             break line[at + 13..].split_whitespace().next().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("server: {line}");
+        }
+    });
+    let only: Vec<String> = std::env::args().skip_while(|a| a != "--only").nth(1).map_or_else(
+        || vec!["search".into(), "disable".into(), "export".into()],
+        |v| v.split(',').map(str::to_owned).collect(),
+    );
+    let phase = |name: &str| only.iter().any(|p| p == name);
     let pid = child.id();
     let http = reqwest::Client::new();
     let get = |path: String| http.get(format!("{url}{path}")).bearer_auth(&token).send();
 
     // 1. Contract search: 200 queries, id and name substrings.
-    get("/v1/admin/contracts?q=warmup".into()).await.unwrap();
-    let mut times = Vec::new();
-    for i in 0..200u64 {
-        let q = match i % 4 {
-            0 => format!("{:04}", (i * 37) % 10_000),
-            1 => "bank".into(),
-            2 => format!("c-0{:03}", i % 1000),
-            _ => format!("customer {:05}", (i * 91) % 100_000),
-        };
-        let t = Instant::now();
-        let res = get(format!("/v1/admin/contracts?q={}", q.replace(' ', "%20"))).await.unwrap();
-        assert_eq!(res.status(), 200);
-        res.bytes().await.unwrap();
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
-    println!(
+    if phase("search") {
+        get("/v1/admin/contracts?q=warmup".into()).await.unwrap();
+        let mut times = Vec::new();
+        for i in 0..200u64 {
+            let q = match i % 4 {
+                0 => format!("{:04}", (i * 37) % 10_000),
+                1 => "bank".into(),
+                2 => format!("c-0{:03}", i % 1000),
+                _ => format!("customer {:05}", (i * 91) % 100_000),
+            };
+            let t = Instant::now();
+            let res = get(format!("/v1/admin/contracts?q={}", q.replace(' ', "%20"))).await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.bytes().await.unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
         "contract search over {contracts} contracts: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (200 queries, HTTP round trip on loopback)",
         percentile(&times, 0.5),
         percentile(&times, 0.99),
         times[times.len() - 1]
     );
+    }
 
     // 2. Whole-contract disable.
-    let t = Instant::now();
-    let res = http
-        .post(format!("{url}/v1/admin/contracts/C-BIG/two-factor/disable"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"reason": "benchmark"}))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let body: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    println!(
-        "whole-contract disable of {} users ({} emails queued): {:.2} s",
-        body["disabled"],
-        body["disabled"],
-        t.elapsed().as_secs_f64()
-    );
+    if phase("disable") {
+        let server_cpu = cpu_secs(&pid.to_string());
+        let t = Instant::now();
+        let res = http
+            .post(format!("{url}/v1/admin/contracts/C-BIG/two-factor/disable"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"reason": "benchmark"}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        println!(
+            "whole-contract disable of {} users ({} emails queued): {:.2} s",
+            body["disabled"],
+            body["disabled"],
+            t.elapsed().as_secs_f64()
+        );
+        println!("whole-contract disable: server CPU {:.2} s", cpu_secs(&pid.to_string()) - server_cpu);
+    }
 
     // 3. Audit export to a file, the server's RSS sampled every 20 ms.
-    tokio::time::sleep(Duration::from_secs(3)).await; // let the outbox settle
-    let base = rss_kib(pid);
-    let peak = Arc::new(AtomicU64::new(base));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-    let out = dir.join("audit.csv");
-    let t = Instant::now();
-    let (rows, bytes) = export(&url, &token, &out).await;
-    let secs = t.elapsed().as_secs_f64();
-    done.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    let peak = peak.load(Ordering::Relaxed);
-    println!(
+    if phase("export") {
+        tokio::time::sleep(Duration::from_secs(3)).await; // let the outbox settle
+        let base = rss_kib(pid);
+        let peak = Arc::new(AtomicU64::new(base));
+        let done = Arc::new(AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        let out = dir.join("audit.csv");
+        let (server_cpu, client_cpu) = (cpu_secs(&pid.to_string()), cpu_secs("self"));
+        let t = Instant::now();
+        let (rows, bytes) = export(&url, &token, &out).await;
+        let secs = t.elapsed().as_secs_f64();
+        let (server_cpu, client_cpu) = (cpu_secs(&pid.to_string()) - server_cpu, cpu_secs("self") - client_cpu);
+        done.store(true, Ordering::Relaxed);
+        sampler.join().unwrap();
+        let peak = peak.load(Ordering::Relaxed);
+        println!(
         "audit export: {rows} rows, {:.0} MB in {secs:.2} s = {:.0} rows/s; server RSS {:.1} MB before, {:.1} MB peak (+{:.1} MB)",
         bytes as f64 / 1e6,
         rows as f64 / secs,
@@ -305,25 +338,37 @@ async fn main() {
         peak as f64 / 1024.0,
         (peak.saturating_sub(base)) as f64 / 1024.0
     );
+        println!(
+            "audit export CPU: server {server_cpu:.2} s, client {client_cpu:.2} s ({:.2} µs of server CPU per row)",
+            server_cpu * 1e6 / rows as f64
+        );
+        let mut head = String::new();
+        std::fs::File::open(&out).unwrap().take(200).read_to_string(&mut head).unwrap();
+        assert!(head.starts_with("seq,at,"), "{head}");
+    }
     let _ = child.kill();
     let _ = child.wait();
-    let mut head = String::new();
-    std::fs::File::open(&out).unwrap().take(200).read_to_string(&mut head).unwrap();
-    assert!(head.starts_with("seq,at,"), "{head}");
 }
 
-/// Streams the CSV export to `out`; returns (data rows, bytes).
+/// The export through `tollgate-client`, as the console does it: streamed
+/// to a temporary file beside `out`, flushed to disk, renamed. Returns
+/// (data rows, bytes).
 async fn export(url: &str, token: &str, out: &std::path::Path) -> (u64, u64) {
-    use tokio::io::AsyncWriteExt;
-    let mut res = reqwest::Client::new().get(format!("{url}/v1/admin/audit")).bearer_auth(token).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let mut file = tokio::io::BufWriter::new(tokio::fs::File::create(out).await.unwrap());
-    let (mut lines, mut bytes) = (0u64, 0u64);
-    while let Some(chunk) = res.chunk().await.unwrap() {
-        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        bytes += chunk.len() as u64;
-        file.write_all(&chunk).await.unwrap();
-    }
-    file.flush().await.unwrap();
-    (lines - 1, bytes)
+    use tollgate_client::{AuditFilter, AuditFormat, Cancel, Client};
+    let client = Client::new(url, token).unwrap();
+    let done = client
+        .export_audit_to_file(&AuditFilter::default(), AuditFormat::Csv, out, &Cancel::new(), |_| {})
+        .await
+        .unwrap();
+    (done.rows, done.bytes)
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name in parentheses: utime and stime are the 12th
+    // and 13th fields, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }

@@ -337,7 +337,7 @@ impl App {
                 now: now_ms,
             })
             .collect();
-        outbox::enqueue_batch(c, &rows).await?;
+        outbox::enqueue_batch(c, self.store.engine(), &rows).await?;
         Ok(())
     }
 }

@@ -3,6 +3,8 @@
 //! contract or user outside that scope is simply not found.
 //! Lists use keyset pagination (`after` = the last key of the previous page).
 
+pub mod export;
+
 use super::users::UserRow;
 use super::Conn;
 use sqlx::FromRow;
@@ -193,6 +195,15 @@ pub struct AuditFilter {
     pub until: Option<i64>,
 }
 
+/// The manager's audit events after `$2`, up to `$3`, filtered, in order.
+pub(crate) const AUDIT_PAGE: &str = "SELECT e.seq, e.at, e.actor_kind, e.actor_id, e.action, e.contract_id, \
+     e.user_id, e.ip, e.detail, e.prev_hash, e.hash FROM audit_events e \
+     WHERE e.seq > $2 AND e.seq <= $3 \
+     AND EXISTS (SELECT 1 FROM manager_contracts mc WHERE mc.manager_id = $1 AND mc.contract_id = e.contract_id) \
+     AND ($4 IS NULL OR e.contract_id = $4) AND ($5 IS NULL OR e.user_id = $5) \
+     AND ($6 IS NULL OR e.at >= $6) AND ($7 IS NULL OR e.at < $7) \
+     ORDER BY e.seq LIMIT $8";
+
 /// One page of the manager's audit events after `after_seq`, up to `max_seq`.
 pub async fn audit_page(
     c: &mut Conn,
@@ -202,23 +213,15 @@ pub async fn audit_page(
     max_seq: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<super::audit::EventRow>> {
-    sqlx::query_as(
-        "SELECT e.seq, e.at, e.actor_kind, e.actor_id, e.action, e.contract_id, e.user_id, e.ip, e.detail, \
-         e.prev_hash, e.hash FROM audit_events e \
-         WHERE e.seq > $2 AND e.seq <= $3 \
-         AND EXISTS (SELECT 1 FROM manager_contracts mc WHERE mc.manager_id = $1 AND mc.contract_id = e.contract_id) \
-         AND ($4 IS NULL OR e.contract_id = $4) AND ($5 IS NULL OR e.user_id = $5) \
-         AND ($6 IS NULL OR e.at >= $6) AND ($7 IS NULL OR e.at < $7) \
-         ORDER BY e.seq LIMIT $8",
-    )
-    .bind(manager_id)
-    .bind(after_seq)
-    .bind(max_seq)
-    .bind(filter.contract_id.as_deref())
-    .bind(filter.user_id.as_deref())
-    .bind(filter.since)
-    .bind(filter.until)
-    .bind(limit)
-    .fetch_all(c)
-    .await
+    sqlx::query_as(AUDIT_PAGE)
+        .bind(manager_id)
+        .bind(after_seq)
+        .bind(max_seq)
+        .bind(filter.contract_id.as_deref())
+        .bind(filter.user_id.as_deref())
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(limit)
+        .fetch_all(c)
+        .await
 }

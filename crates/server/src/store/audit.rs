@@ -1,7 +1,7 @@
 //! The audit log: append under the head row's lock (one chain, no forks,
 //! whatever the number of writers), and read back in `seq` order.
 
-use super::{for_update, Conn, Engine};
+use super::{for_update, values_rows, Conn, Engine};
 use sqlx::FromRow;
 use tollgate_core::audit::{ActorKind, AuditEvent};
 
@@ -46,29 +46,10 @@ pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEve
         rows.push((event, std::mem::replace(&mut prev, hash.clone()), hash));
     }
     for chunk in rows.chunks(500) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 11;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9,
-                    b + 10,
-                    b + 11
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, \
              prev_hash, hash) VALUES {}",
-            values.join(", ")
+            values_rows(engine, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk.len())
         );
         let mut query = sqlx::query(&sql);
         for (e, prev_hash, hash) in chunk {

@@ -3,7 +3,7 @@
 //! number of workers (and instances) deliver each row once; PostgreSQL
 //! claims with `FOR UPDATE SKIP LOCKED`.
 
-use super::{Conn, Engine};
+use super::{values_rows, Conn, Engine};
 use sqlx::FromRow;
 
 pub struct NewNotification<'a> {
@@ -37,30 +37,12 @@ pub async fn enqueue(c: &mut Conn, n: NewNotification<'_>) -> sqlx::Result<()> {
 }
 
 /// Queues many notifications with multi-row INSERTs.
-pub async fn enqueue_batch(c: &mut Conn, rows: &[NewNotification<'_>]) -> sqlx::Result<()> {
+pub async fn enqueue_batch(c: &mut Conn, engine: Engine, rows: &[NewNotification<'_>]) -> sqlx::Result<()> {
     for chunk in rows.chunks(500) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 8;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, 'queued', 0, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 8,
-                    b + 8
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
              payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) VALUES {}",
-            values.join(", ")
+            values_rows(engine, "(?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)", chunk.len())
         );
         let mut query = sqlx::query(&sql);
         for n in chunk {
@@ -72,6 +54,8 @@ pub async fn enqueue_batch(c: &mut Conn, rows: &[NewNotification<'_>]) -> sqlx::
                 .bind(n.purpose)
                 .bind(n.recipient_masked)
                 .bind(n.payload_sealed)
+                .bind(n.now)
+                .bind(n.now)
                 .bind(n.now);
         }
         query.execute(&mut *c).await?;

@@ -1,14 +1,18 @@
 //! `GET /v1/admin/audit`: the manager's audit log, streamed as CSV or
 //! NDJSON. Rows are read in pages by `seq` (each page a short read, so the
-//! export never holds the database) and written to the socket as they come:
-//! memory stays flat however many rows. The export stops at the chain head
-//! seen when it started, so it is a consistent prefix of the log.
+//! export never holds the database; on SQLite on a read-only connection of
+//! its own, see `store::admin::export`), each page is encoded into one
+//! buffer as its rows arrive, and the pages go to the socket in bounded
+//! pieces while the next page is read: memory stays flat (a few pages)
+//! however many rows. The export stops at the chain head seen when it
+//! started, so it is a consistent prefix of the log.
 
 use crate::app::App;
 use crate::clock::from_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::ManagerCaller;
 use crate::http::query::{time_param, Query};
+use crate::store::admin::export::{EventRef, ExportError, ExportReader};
 use crate::store::admin::{self, AuditFilter};
 use crate::store::audit::EventRow;
 use crate::store::{audit, managers};
@@ -20,12 +24,16 @@ use serde::Deserialize;
 use std::borrow::Cow;
 use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
+use tokio::sync::Semaphore;
 use tollgate_core::ids::{ContractId, UserId};
 use tollgate_proto::admin::{AuditRecord, AUDIT_CSV_HEADER};
 
 const PAGE: i64 = 10_000;
 /// The largest piece of the body handed to the socket at once.
 const CHUNK: usize = 64 * 1024;
+/// Exports reading on a connection of their own at once (on SQLite each
+/// such connection has its own thread); more read through the pool.
+static EXPORTS: Semaphore = Semaphore::const_new(4);
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -47,70 +55,253 @@ pub enum Format {
 /// Spreadsheet formula injection: a cell starting with `=`, `+`, `-`, `@`,
 /// tab or CR is prefixed with `'` so it is shown as text (OWASP).
 pub fn neutralize(cell: &str) -> Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{cell}")),
-        _ => Cow::Borrowed(cell),
+    if is_formula(cell.as_bytes()) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
     }
+}
+
+fn is_formula(cell: &[u8]) -> bool {
+    matches!(cell.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
 }
 
 fn rfc3339(ms: i64) -> String {
     from_ms(ms).format(&Rfc3339).unwrap_or_default()
 }
 
-/// Encodes one page of events.
-pub fn encode(rows: &[EventRow], format: Format, header: bool) -> Result<Vec<u8>, csv::Error> {
-    match format {
-        Format::Csv => {
-            let mut out =
-                csv::WriterBuilder::new().has_headers(false).from_writer(Vec::with_capacity(rows.len() * 300));
-            if header {
-                out.write_record(AUDIT_CSV_HEADER)?;
-            }
-            for r in rows {
-                let seq = r.seq.to_string();
-                let at = rfc3339(r.at);
-                let cells = [
-                    seq.as_str(),
-                    at.as_str(),
-                    &r.actor_kind,
-                    &r.actor_id,
-                    &r.action,
-                    r.contract_id.as_deref().unwrap_or(""),
-                    r.user_id.as_deref().unwrap_or(""),
-                    r.ip.as_deref().unwrap_or(""),
-                    &r.detail,
-                    &r.prev_hash,
-                    &r.hash,
-                ];
-                for cell in cells {
-                    out.write_field(neutralize(cell).as_bytes())?;
+/// Unix ms of 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z: RFC 3339
+/// has four-digit years.
+const FOUR_DIGIT_YEARS: std::ops::Range<i64> = -62_167_219_200_000..253_402_300_800_000;
+
+/// Encodes events one at a time into a caller's buffer: CSV (RFC 4180
+/// quoting as the `csv` crate writes it — a cell is quoted when it holds
+/// `,` `"` CR or LF, and `"` is doubled — with formula cells neutralised)
+/// or NDJSON (one `AuditRecord` per line).
+#[derive(Debug)]
+pub struct Encoder {
+    format: Format,
+    /// The last whole second written, and its text without fraction or
+    /// zone (`2026-11-27T19:40:00`): events come in time order, so most
+    /// rows reuse it.
+    second: Option<(i64, String)>,
+}
+
+impl Encoder {
+    pub fn new(format: Format) -> Self {
+        Self { format, second: None }
+    }
+
+    /// The CSV header row (NDJSON has none).
+    pub fn header(&self, out: &mut Vec<u8>) {
+        if self.format == Format::Csv {
+            for (i, name) in AUDIT_CSV_HEADER.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
                 }
-                out.write_record(None::<&[u8]>)?;
+                csv_cell(out, name.as_bytes());
             }
-            out.into_inner().map_err(|e| e.into_error().into())
-        }
-        Format::Ndjson => {
-            let mut out = Vec::with_capacity(rows.len() * 350);
-            for r in rows {
-                let record = AuditRecord {
-                    seq: r.seq,
-                    at: from_ms(r.at),
-                    actor_kind: r.actor_kind.clone(),
-                    actor_id: r.actor_id.clone(),
-                    action: r.action.clone(),
-                    contract_id: r.contract_id.clone(),
-                    user_id: r.user_id.clone(),
-                    ip: r.ip.clone(),
-                    detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::String(r.detail.clone())),
-                    prev_hash: r.prev_hash.clone(),
-                    hash: r.hash.clone(),
-                };
-                serde_json::to_writer(&mut out, &record).map_err(|e| csv::Error::from(std::io::Error::other(e)))?;
-                out.push(b'\n');
-            }
-            Ok(out)
+            out.push(b'\n');
         }
     }
+
+    pub fn event(&mut self, out: &mut Vec<u8>, e: EventRef<'_>) -> Result<(), serde_json::Error> {
+        match self.format {
+            Format::Csv => {
+                if e.seq < 0 {
+                    out.push(b'\''); // `-` starts a formula (never written: seq starts at 1)
+                }
+                push_i64(out, e.seq);
+                out.push(b',');
+                self.push_time(out, e.at);
+                for cell in [
+                    e.actor_kind,
+                    e.actor_id,
+                    e.action,
+                    e.contract_id.unwrap_or(""),
+                    e.user_id.unwrap_or(""),
+                    e.ip.unwrap_or(""),
+                    e.detail,
+                    e.prev_hash,
+                    e.hash,
+                ] {
+                    out.push(b',');
+                    csv_cell(out, cell.as_bytes());
+                }
+                out.push(b'\n');
+                Ok(())
+            }
+            Format::Ndjson => {
+                let record = AuditRecord {
+                    seq: e.seq,
+                    at: from_ms(e.at),
+                    actor_kind: e.actor_kind.to_owned(),
+                    actor_id: e.actor_id.to_owned(),
+                    action: e.action.to_owned(),
+                    contract_id: e.contract_id.map(str::to_owned),
+                    user_id: e.user_id.map(str::to_owned),
+                    ip: e.ip.map(str::to_owned),
+                    detail: serde_json::from_str(e.detail)
+                        .unwrap_or_else(|_| serde_json::Value::String(e.detail.to_owned())),
+                    prev_hash: e.prev_hash.to_owned(),
+                    hash: e.hash.to_owned(),
+                };
+                serde_json::to_writer(&mut *out, &record)?;
+                out.push(b'\n');
+                Ok(())
+            }
+        }
+    }
+
+    /// `at` as RFC 3339 in UTC, as the `time` crate writes it (fraction
+    /// without trailing zeros, none when whole): the date and time of day
+    /// come from the cached second, only the milliseconds are new. A time
+    /// cell never needs quoting nor neutralising.
+    fn push_time(&mut self, out: &mut Vec<u8>, ms: i64) {
+        if !FOUR_DIGIT_YEARS.contains(&ms) {
+            out.extend_from_slice(rfc3339(ms).as_bytes());
+            return;
+        }
+        let (second, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+        let text = match &self.second {
+            Some((cached, text)) if *cached == second => text,
+            _ => {
+                let mut text = rfc3339(second * 1000);
+                text.pop(); // the `Z`
+                &self.second.insert((second, text)).1
+            }
+        };
+        out.extend_from_slice(text.as_bytes());
+        if milli != 0 {
+            // `milli` is 1..=999: three digits, trailing zeros dropped.
+            let digits = [b'0' + (milli / 100) as u8, b'0' + (milli / 10 % 10) as u8, b'0' + (milli % 10) as u8];
+            let len = if milli % 100 == 0 {
+                1
+            } else if milli % 10 == 0 {
+                2
+            } else {
+                3
+            };
+            out.push(b'.');
+            out.extend_from_slice(&digits[..len]);
+        }
+        out.push(b'Z');
+    }
+}
+
+/// One CSV cell: neutralised if it would start a formula, quoted if it
+/// holds a delimiter, quote or line break.
+fn csv_cell(out: &mut Vec<u8>, cell: &[u8]) {
+    let formula = is_formula(cell);
+    // No early exit: the compiler turns this into wide compares.
+    let quote = cell.iter().fold(false, |any, &b| any | (b == b',') | (b == b'"') | (b == b'\n') | (b == b'\r'));
+    if quote {
+        out.push(b'"');
+    }
+    if formula {
+        out.push(b'\'');
+    }
+    if quote {
+        let mut parts = cell.split(|&b| b == b'"');
+        if let Some(first) = parts.next() {
+            out.extend_from_slice(first);
+        }
+        for part in parts {
+            out.extend_from_slice(b"\"\"");
+            out.extend_from_slice(part);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(cell);
+    }
+}
+
+fn push_i64(out: &mut Vec<u8>, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Encodes a whole page of events (the CSV header first if `header`).
+pub fn encode(rows: &[EventRow], format: Format, header: bool) -> Result<Vec<u8>, serde_json::Error> {
+    let mut encoder = Encoder::new(format);
+    let mut out = Vec::with_capacity(rows.len() * 300);
+    if header {
+        encoder.header(&mut out);
+    }
+    for row in rows {
+        encoder.event(&mut out, EventRef::from(row))?;
+    }
+    Ok(out)
+}
+
+/// Reads and encodes the export page by page, each page handed to `pages`
+/// as one buffer. Ends at the first error (logged; the client then sees a
+/// cut-off body) or when the client goes away.
+async fn produce(
+    app: Arc<App>,
+    manager_id: String,
+    filter: AuditFilter,
+    max_seq: i64,
+    format: Format,
+    pages: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    // Past the limit, an export shares the store's pool instead.
+    let permit = EXPORTS.try_acquire().ok();
+    let opened = match permit {
+        Some(_) => ExportReader::open(&app.store, &app.config.database.url).await,
+        None => Ok(ExportReader::Pool(app.store.clone())),
+    };
+    let mut reader = match opened {
+        Ok(reader) => reader,
+        Err(error) => {
+            tracing::error!(%error, "audit export: cannot open the database for reading");
+            let _ = pages.send(Err(std::io::Error::other("export failed"))).await;
+            return;
+        }
+    };
+    let mut encoder = Encoder::new(format);
+    let mut buf = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0) * 300);
+    encoder.header(&mut buf);
+    let mut after = 0;
+    loop {
+        let read =
+            reader.page(&manager_id, &filter, after, max_seq, PAGE, |event| encoder.event(&mut buf, event)).await;
+        let read = match read {
+            Ok(read) => read,
+            Err(error) => {
+                match &error {
+                    ExportError::Read(_) => tracing::error!(%error, "audit export: cannot read events"),
+                    ExportError::Encode(_) => tracing::error!(%error, "audit export: cannot encode events"),
+                }
+                let _ = pages.send(Err(std::io::Error::other("export failed"))).await;
+                break;
+            }
+        };
+        if !buf.is_empty() {
+            let page = std::mem::replace(&mut buf, Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0) * 300));
+            if pages.send(Ok(Bytes::from(page))).await.is_err() {
+                break; // the client went away
+            }
+        }
+        match read.last_seq {
+            Some(seq) if read.rows == PAGE => after = seq,
+            _ => break,
+        }
+    }
+    reader.close().await;
 }
 
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(ExportQuery), responses((status = 200, description = "the audit log, streamed", content((String = "text/csv"), (tollgate_proto::admin::AuditRecord = "application/x-ndjson"))), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
@@ -155,62 +346,21 @@ pub async fn export(
         audit::head(&mut c).await?.0
     };
 
-    // Two stages, so reading the next page overlaps encoding this one:
-    // pages of rows → encoder → chunks of bytes → the socket.
-    let (pages_tx, mut pages_rx) = tokio::sync::mpsc::channel::<Vec<EventRow>>(2);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let manager_id = manager.id.clone();
-    let failed = tx.clone();
-    tokio::spawn(async move {
-        let mut after = 0;
-        loop {
-            let rows = match app.store.pool().acquire().await {
-                Ok(mut c) => admin::audit_page(&mut c, &manager_id, &filter, after, max_seq, PAGE).await,
-                Err(e) => Err(e),
-            };
-            let rows = match rows {
-                Ok(rows) => rows,
-                Err(error) => {
-                    tracing::error!(%error, "audit export: cannot read events");
-                    let _ = failed.send(Err(std::io::Error::other("export failed"))).await;
-                    return;
-                }
-            };
-            let full = i64::try_from(rows.len()).unwrap_or(0) == PAGE;
-            let next = rows.last().map(|r| r.seq);
-            if pages_tx.send(rows).await.is_err() {
-                return; // the client went away
-            }
-            match next {
-                Some(seq) if full => after = seq,
-                _ => return,
+    // Reading and encoding the next page overlaps sending this one.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    tokio::spawn(produce(app, manager.id.clone(), filter, max_seq, format, tx));
+    // Bounded pieces (zero-copy slices of the page): a client reads the
+    // export as a stream of at most 64 KiB, whatever the page size.
+    let stream = futures_util::stream::unfold((rx, Bytes::new()), |(mut rx, mut page)| async move {
+        if page.is_empty() {
+            match rx.recv().await? {
+                Ok(next) => page = next,
+                Err(e) => return Some((Err(e), (rx, page))),
             }
         }
+        let piece = page.split_to(page.len().min(CHUNK));
+        Some((Ok(piece), (rx, page)))
     });
-    tokio::spawn(async move {
-        let mut first = true;
-        while let Some(rows) = pages_rx.recv().await {
-            let chunk = match encode(&rows, format, first && format == Format::Csv) {
-                Ok(chunk) => chunk,
-                Err(error) => {
-                    tracing::error!(%error, "audit export: cannot encode events");
-                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
-                    return;
-                }
-            };
-            first = false;
-            // Bounded pieces (zero-copy slices): a client reads the export
-            // as a stream of at most 64 KiB, whatever the page size.
-            let chunk = Bytes::from(chunk);
-            for start in (0..chunk.len()).step_by(CHUNK) {
-                let piece = chunk.slice(start..chunk.len().min(start + CHUNK));
-                if tx.send(Ok(piece)).await.is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let (kind, ext) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Ndjson => ("application/x-ndjson", "ndjson"),
@@ -235,5 +385,137 @@ mod tests {
         }
         assert_eq!(neutralize("plain"), "plain");
         assert_eq!(neutralize(""), "");
+    }
+
+    /// What the export wrote before it had its own encoder: the `csv`
+    /// crate's writer, `neutralize` and `time`'s RFC 3339.
+    fn reference_csv(rows: &[EventRow]) -> Vec<u8> {
+        let mut out = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        out.write_record(AUDIT_CSV_HEADER).unwrap();
+        for r in rows {
+            let seq = r.seq.to_string();
+            let at = rfc3339(r.at);
+            let cells = [
+                seq.as_str(),
+                at.as_str(),
+                &r.actor_kind,
+                &r.actor_id,
+                &r.action,
+                r.contract_id.as_deref().unwrap_or(""),
+                r.user_id.as_deref().unwrap_or(""),
+                r.ip.as_deref().unwrap_or(""),
+                &r.detail,
+                &r.prev_hash,
+                &r.hash,
+            ];
+            for cell in cells {
+                out.write_field(neutralize(cell).as_bytes()).unwrap();
+            }
+            out.write_record(None::<&[u8]>).unwrap();
+        }
+        out.into_inner().unwrap()
+    }
+
+    #[test]
+    fn csv_is_byte_for_byte_what_the_csv_crate_writes() {
+        let nasty = [
+            "",
+            "plain",
+            "=1+1",
+            "+",
+            "-",
+            "@",
+            "\t",
+            "\r",
+            "\n",
+            "\"",
+            "\"\"",
+            ",",
+            "a,b",
+            "say \"hi\"",
+            "line1\nline2",
+            "cr\rlf\r\n",
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "\u{feff}bom",
+            "naïve, ünïcödé “quotes”",
+            "'already",
+            " leading space",
+            "trailing space ",
+            "{\"a\":\"b,c\"}",
+            "x\"",
+            "\"x",
+        ];
+        let mut rows = Vec::new();
+        let mut seq = -3;
+        for (i, a) in nasty.iter().enumerate() {
+            for b in nasty.iter().skip(i % 5).step_by(5) {
+                seq += 1;
+                rows.push(EventRow {
+                    seq: seq * 7919,
+                    at: 1_795_000_000_000 + seq * 137,
+                    actor_kind: (*a).into(),
+                    actor_id: (*b).into(),
+                    action: format!("{a}{b}"),
+                    contract_id: (seq % 3 != 0).then(|| (*b).into()),
+                    user_id: (seq % 2 == 0).then(|| (*a).into()),
+                    ip: None,
+                    detail: format!("{b}{a}"),
+                    prev_hash: (*a).into(),
+                    hash: (*b).into(),
+                });
+            }
+        }
+        assert!(rows.len() > 100);
+        let ours = String::from_utf8(encode(&rows, Format::Csv, true).unwrap()).unwrap();
+        let theirs = String::from_utf8(reference_csv(&rows)).unwrap();
+        for (i, (a, b)) in ours.split('\n').zip(theirs.split('\n')).enumerate() {
+            assert_eq!(a, b, "line {i}");
+        }
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn times_are_what_the_time_crate_writes() {
+        let mut encoder = Encoder::new(Format::Csv);
+        let mut samples: Vec<i64> = vec![
+            0,
+            1,
+            -1,
+            999,
+            -999,
+            1000,
+            -1000,
+            -1001,
+            1_795_000_000_000,
+            1_795_000_000_001,
+            1_795_000_000_010,
+            1_795_000_000_100,
+            1_795_000_000_120,
+            1_795_000_000_999,
+            FOUR_DIGIT_YEARS.start,
+            FOUR_DIGIT_YEARS.start - 1,
+            FOUR_DIGIT_YEARS.start + 1,
+            FOUR_DIGIT_YEARS.end,
+            FOUR_DIGIT_YEARS.end - 1,
+            i64::MIN,
+            i64::MAX,
+        ];
+        // Runs in time order (the cache) and jumps (a new second each time).
+        samples.extend((0..5000).map(|i| 1_700_000_000_000 + i * 7));
+        samples.extend((0..2000).map(|i| 1_700_000_000_000 - i * 86_400_013));
+        for ms in samples {
+            let mut out = Vec::new();
+            encoder.push_time(&mut out, ms);
+            assert_eq!(String::from_utf8(out).unwrap(), rfc3339(ms), "{ms}");
+        }
+    }
+
+    #[test]
+    fn integers_are_decimal() {
+        for n in [0, 1, -1, 9, 10, 99, 100, 12_345, -12_345, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            push_i64(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
     }
 }
