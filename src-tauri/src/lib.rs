@@ -120,14 +120,6 @@ pub fn started_at() -> Option<std::time::Instant> {
 
 pub fn run() -> ExitCode {
     STARTED.get_or_init(std::time::Instant::now);
-    // WebKitGTK's DMA-BUF renderer keeps ~85 MB more in the web process
-    // (measured under Mesa's software GL, docs/BENCHMARKS.md "Console"); a
-    // console of forms and tables does not need it. Set before any thread
-    // starts; a value the user set wins.
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
-        std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
-    }
     let args = match demo::Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(why) => {

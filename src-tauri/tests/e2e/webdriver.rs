@@ -22,7 +22,9 @@ pub struct Element(String);
 impl Session {
     /// A new session running `application` with `args` (tauri-driver starts it).
     pub async fn start(driver: &str, application: &str, args: &[String]) -> Self {
-        let http = reqwest::Client::new();
+        // A call that hangs (WebKit waiting for a paint that never comes)
+        // fails the test instead of the whole CI run.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "tauri:options": {"application": application, "args": args}
         }}});
