@@ -200,6 +200,7 @@ async fn history(
     let sealed = app.keys.seal("{}");
     outbox::enqueue(
         c,
+        app.store.engine(),
         outbox::NewNotification {
             id: &id,
             user_id: &user.id,

@@ -221,6 +221,7 @@ impl App {
         let payload = self.seal_payload(to, subject, body);
         outbox::enqueue(
             c,
+            self.store.engine(),
             outbox::NewNotification {
                 id: &random_id("n_"),
                 user_id: &user.id,

@@ -17,23 +17,9 @@ pub struct NewNotification<'a> {
     pub now: i64,
 }
 
-pub async fn enqueue(c: &mut Conn, n: NewNotification<'_>) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
-         payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', 0, $8, $8, $8)",
-    )
-    .bind(n.id)
-    .bind(n.user_id)
-    .bind(n.contract_id)
-    .bind(n.channel)
-    .bind(n.purpose)
-    .bind(n.recipient_masked)
-    .bind(n.payload_sealed)
-    .bind(n.now)
-    .execute(c)
-    .await
-    .map(drop)
+pub async fn enqueue(c: &mut Conn, engine: Engine, n: NewNotification<'_>) -> sqlx::Result<()> {
+    // A batch of one: one place builds the INSERT.
+    enqueue_batch(c, engine, std::slice::from_ref(&n)).await
 }
 
 /// Queues many notifications with multi-row INSERTs.

@@ -213,7 +213,7 @@ async fn claims_skip_rows_another_worker_holds() {
             payload_sealed: "sealed",
             now: 1_000,
         };
-        outbox::enqueue(&mut conn, n).await.unwrap();
+        outbox::enqueue(&mut conn, a.engine(), n).await.unwrap();
     }
     drop(conn);
     let mut first = a.begin().await.unwrap();
