@@ -11,6 +11,7 @@
 //! * [`demo`] — `--demo-server`: a demo server as a child process, signed in.
 //! * [`logging`] — the rotating log file.
 //! * [`error`] — `{code, message}`, the one error of every command.
+//! * [`webview`] — the lean WebKitGTK settings the app starts with.
 
 pub mod api;
 pub mod bindings;
@@ -23,6 +24,7 @@ pub mod demo;
 pub mod error;
 pub mod logging;
 pub mod secret;
+pub mod webview;
 
 use std::process::ExitCode;
 use tauri::{AppHandle, Manager, Runtime};
@@ -120,6 +122,8 @@ pub fn started_at() -> Option<std::time::Instant> {
 
 pub fn run() -> ExitCode {
     STARTED.get_or_init(std::time::Instant::now);
+    // First, while this is the only thread: the web view's processes inherit it.
+    let webview_defaults = webview::apply_defaults();
     let args = match demo::Args::parse(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(why) => {
@@ -130,6 +134,9 @@ pub fn run() -> ExitCode {
     let app = builder(tauri::Builder::default())
         .setup(move |app| {
             let console = console_for_app(app.handle(), &args)?;
+            for (name, value) in &webview_defaults {
+                tracing::info!("web view: {name}={value} (a default; set it in the environment to change it)");
+            }
             app.manage(console);
             Ok(())
         })

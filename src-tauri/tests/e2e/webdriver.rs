@@ -3,7 +3,6 @@
 //! scripts and screenshots, over reqwest. Every wait polls with a deadline,
 //! so a missing element fails the test with what was looked for.
 
-use base64::Engine;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -143,10 +142,22 @@ impl Session {
         }
     }
 
-    /// A PNG of the window's content.
+    /// A PNG of the window as the X display shows it, read from the X
+    /// server with ImageMagick's `import` (scripts/console-test.sh setup
+    /// installs it). WebDriver's own screenshot asks WebKit for a snapshot
+    /// of the page, which never comes back when the page is not composited
+    /// (the console's default, src/webview.rs), while the window itself
+    /// paints normally: these are the pixels a manager sees.
     pub async fn screenshot(&self) -> Vec<u8> {
-        let b64 = self.get("/screenshot").await;
-        base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap()
+        let rect = self.get("/window/rect").await;
+        let px = |k: &str| rect[k].as_f64().unwrap_or_else(|| panic!("window rect without {k}: {rect}")).round() as i64;
+        let geometry = format!("{}x{}+{}+{}", px("width"), px("height"), px("x").max(0), px("y").max(0));
+        let out = std::process::Command::new("import")
+            .args(["-window", "root", "-crop", &geometry, "+repage", "png:-"])
+            .output()
+            .expect("ImageMagick's import runs (scripts/console-test.sh setup installs it)");
+        assert!(out.status.success(), "import -crop {geometry}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
     }
 
     pub async fn end(self) {
