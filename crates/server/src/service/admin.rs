@@ -98,6 +98,9 @@ fn not_found_user(id: &str) -> ApiError {
     ApiError::not_found(format!("no user {id} among your contracts"))
 }
 
+/// How many times a whole-contract disable that lost a lock race runs again.
+const DISABLE_CONTRACT_RETRIES: u32 = 4;
+
 fn parse_contract(raw: &str) -> ApiResult<ContractId> {
     ContractId::parse(raw).map_err(|e| ApiError::invalid(format!("contract id: {e}")))
 }
@@ -251,7 +254,10 @@ impl App {
     }
 
     /// Turns 2FA off for every user of a contract, in one transaction: all
-    /// or none.
+    /// or none. On PostgreSQL a transaction that loses a lock race with a
+    /// concurrent change of one of the users (a deadlock, or a user created
+    /// and enabled meanwhile) is rolled back and run again, a few times,
+    /// rather than answered with an error.
     pub async fn admin_disable_contract(
         &self,
         manager: &ManagerRow,
@@ -260,17 +266,39 @@ impl App {
     ) -> ApiResult<ContractDisabled> {
         let id = parse_contract(raw_id)?;
         let reason = Reason::parse(reason).map_err(|e| ApiError::invalid(format!("reason: {e}")))?;
+        let mut attempt = 0u32;
+        loop {
+            match self.disable_contract_once(manager, raw_id, &id, &reason).await {
+                Err(e) if e.retry && attempt < DISABLE_CONTRACT_RETRIES => {
+                    attempt += 1;
+                    tracing::info!(contract = %id, attempt, "whole-contract disable lost a lock race; running it again");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn disable_contract_once(
+        &self,
+        manager: &ManagerRow,
+        raw_id: &str,
+        id: &ContractId,
+        reason: &Reason,
+    ) -> ApiResult<ContractDisabled> {
         let now = self.now();
         let now_ms = to_ms(now);
         let mut tx = self.store.begin().await?;
         if !managers::is_assigned(&mut tx, &manager.id, id.as_str()).await? {
             return Err(not_found_contract(raw_id));
         }
+        admin::lock_contract_users(&mut tx, self.store.engine(), id.as_str()).await?;
         let affected = admin::enabled_users(&mut tx, id.as_str()).await?;
         let disabled = admin::disable_contract(&mut tx, id.as_str(), now_ms).await?;
         if disabled != u64::try_from(affected.len()).unwrap_or(0) {
-            tracing::error!(contract = %id, "whole-contract disable changed an unexpected number of users");
-            return Err(ApiError::internal());
+            // Only a user created and enabled since the lock can do this.
+            tracing::info!(contract = %id, "whole-contract disable: a user of the contract changed meanwhile");
+            return Err(ApiError { retry: true, ..ApiError::internal() });
         }
         // The contract row before the audit head: the lock order of every
         // other transaction (PostgreSQL would otherwise find a deadlock).
@@ -278,7 +306,7 @@ impl App {
             users::touch_contract(&mut tx, id.as_str(), now_ms).await?;
         }
         let batch = json!({ "contract_id": id.as_str(), "users": disabled });
-        self.record_manager_disables(&mut tx, manager, &affected, &reason, Some(&batch), now).await?;
+        self.record_manager_disables(&mut tx, manager, &affected, reason, Some(&batch), now).await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
         Ok(ContractDisabled { contract_id: id.as_str().to_owned(), disabled })

@@ -6,7 +6,7 @@
 pub mod export;
 
 use super::users::UserRow;
-use super::Conn;
+use super::{Conn, Engine};
 use sqlx::FromRow;
 
 #[derive(Debug, Clone, FromRow)]
@@ -118,6 +118,22 @@ pub async fn user(c: &mut Conn, manager_id: &str, user_id: &str) -> sqlx::Result
     .bind(user_id)
     .fetch_optional(c)
     .await
+}
+
+/// Locks every user of a contract until the end of the transaction, in id
+/// order, on PostgreSQL (SQLite's write transaction already excludes other
+/// writers). A whole-contract disable starts here: each transaction that
+/// changes one user locks that user first, so while these locks are held no
+/// user of the contract can be enabled, and the users read next are the
+/// users the disable changes.
+pub async fn lock_contract_users(c: &mut Conn, engine: Engine, contract_id: &str) -> sqlx::Result<()> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT id FROM users WHERE contract_id = $1 ORDER BY id FOR UPDATE")
+            .bind(contract_id)
+            .fetch_all(c)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Users of a contract with 2FA on, for a whole-contract disable.

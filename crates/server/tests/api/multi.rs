@@ -348,3 +348,67 @@ async fn puts_and_confirms_in_one_contract_do_not_deadlock() {
     assert!(verified.is_ok(), "{verified:?}");
     other.stop().await;
 }
+
+#[tokio::test]
+async fn a_whole_contract_disable_racing_enables_on_two_instances_changes_exactly_the_enabled_users() {
+    if !needs_postgres("a_whole_contract_disable_racing_enables_on_two_instances_changes_exactly_the_enabled_users") {
+        return;
+    }
+    // A manager turns 2FA off for a whole contract on one instance while,
+    // on the other, users of the contract confirm turning it on. Each
+    // confirmation either commits first (and the disable turns that user
+    // off) or finds its flow cancelled by the disable: never an error, and
+    // the disable's count, its audit events and its emails are exactly the
+    // users it changed.
+    let (app, other) = pair(|_| {}).await;
+    app.user("u-without-2fa").await; // creates C-1
+    let (_, manager) = app.manager(&["C-1"]).await;
+    let mut disabled_total = 0;
+    for round in 0..4 {
+        let mut confirms = Vec::new();
+        for i in 0..8 {
+            let uid = format!("u-{round}-{i}");
+            app.user(&uid).await;
+            let phone = format!("+4474006{round:02}{i:03}");
+            let started = app.post(&format!("/v1/users/{uid}/two-factor/enable"), json!({"phone": phone})).await;
+            let flow = started.ok(202)["flow_id"].as_str().unwrap().to_owned();
+            let code = app.twilio.code_after(&phone, 0).await;
+            confirms.push((format!("/v1/flows/{flow}/confirm"), json!({"code": code})));
+        }
+        let mut tasks = JoinSet::new();
+        for (path, body) in confirms {
+            let (http, base, token) = (app.http.clone(), other.url(), app.token.clone());
+            tasks.spawn(async move { call_url(&http, &base, Some(&token), "POST", &path, Some(body)).await });
+        }
+        let reason = json!({"reason": format!("race round {round}")});
+        let disable = call_url(
+            &app.http,
+            &app.url,
+            Some(&manager),
+            "POST",
+            "/v1/admin/contracts/C-1/two-factor/disable",
+            Some(reason),
+        )
+        .await;
+        let answers = tasks.join_all().await;
+        assert_eq!(disable.status, 200, "round {round}: {:?}", disable.body);
+        let confirmed = answers.iter().filter(|a| a.status == 200).count();
+        for a in &answers {
+            assert!(a.status == 200 || (a.status == 409 && a.code() == "flow_state"), "round {round}: {:?}", a.body);
+        }
+        assert_eq!(disable.body["disabled"], json!(confirmed), "round {round}: {confirmed} confirmed");
+        let on =
+            app.scalar_i64("SELECT COUNT(*) FROM users WHERE contract_id = 'C-1' AND enabled_at IS NOT NULL").await;
+        assert_eq!(on, 0, "round {round}: a user enabled before the disable kept 2FA");
+        disabled_total += confirmed as i64;
+    }
+    let events =
+        app.scalar_i64("SELECT COUNT(*) FROM audit_events WHERE action = 'two_factor.disabled_by_manager'").await;
+    assert_eq!(events, disabled_total);
+    let mails =
+        app.scalar_i64("SELECT COUNT(*) FROM notifications WHERE purpose = 'two_factor_disabled_by_manager'").await;
+    assert_eq!(mails, disabled_total);
+    let verified = tollgate_server::cli::verify_chain(&app.server.app.store).await.unwrap();
+    assert!(verified.is_ok(), "{verified:?}");
+    other.stop().await;
+}
