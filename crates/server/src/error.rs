@@ -18,11 +18,22 @@ pub struct ApiError {
     /// lock timeout): the work may be run again as it is (see
     /// `store::writer`).
     pub retry: bool,
+    /// A job of the group-commit writer failed and could not undo its own
+    /// writes: the writer must drop its whole batch (see `store::writer`).
+    pub broken: bool,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), attempts_left: None, retry_after: None, retry: false }
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            attempts_left: None,
+            retry_after: None,
+            retry: false,
+            broken: false,
+        }
     }
 
     pub fn unauthorized() -> Self {
@@ -154,6 +165,10 @@ impl crate::store::writer::JobError for ApiError {
 
     fn from_db(error: sqlx::Error) -> Self {
         error.into()
+    }
+
+    fn broken(&self) -> bool {
+        self.broken
     }
 }
 

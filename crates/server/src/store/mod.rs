@@ -16,6 +16,7 @@ pub mod writer;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type Conn = AnyConnection;
@@ -25,6 +26,17 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 pub enum Engine {
     Sqlite,
     Postgres,
+}
+
+impl Engine {
+    /// The engine behind a connection.
+    pub fn of(c: &Conn) -> Self {
+        if c.backend_name().eq_ignore_ascii_case("sqlite") {
+            Self::Sqlite
+        } else {
+            Self::Postgres
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +67,8 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite file: the background checkpoints (see `Checkpoints`).
+    checkpoints: Option<Arc<Checkpoints>>,
     /// Reads that need no transaction. SQLite: separate connections (WAL
     /// lets readers run beside the one writer) that cannot write
     /// (`query_only`); PostgreSQL: the same pool.
@@ -64,6 +78,30 @@ pub struct Store {
 
 /// SQLite read connections: the writer stays one connection.
 const SQLITE_READERS: u32 = 4;
+
+/// SQLite: how often the background task checkpoints the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// SQLite file databases: the WAL is copied back into the database by a
+/// task of its own (`PRAGMA wal_checkpoint(PASSIVE)` on a connection of
+/// its own, every `CHECKPOINT_EVERY`), not by the connection that commits
+/// (`wal_autocheckpoint = 0` on the writer). SQLite's automatic checkpoint
+/// runs inside the commit that crosses 1,000 WAL pages, so that commit's
+/// requests waited for it; a PASSIVE checkpoint neither waits for nor
+/// blocks the writer or the readers. Durability is unchanged: a commit is
+/// in the WAL either way (`synchronous = NORMAL`), and a checkpoint only
+/// copies committed pages.
+#[derive(Debug)]
+struct Checkpoints {
+    pool: AnyPool,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Checkpoints {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 impl Store {
     /// Opens (and for SQLite creates) the database. Does not migrate. One
@@ -141,6 +179,8 @@ impl Store {
                 Err(_) => return Err(connect_error(sqlx::Error::PoolTimedOut)),
             }
         }
+        let file = engine == Engine::Sqlite && !url.contains(":memory:") && !url.contains("mode=memory");
+        let background_checkpoints = file;
         let max = match (engine, max_connections) {
             // One SQLite connection: writers are serialised anyway (the
             // audit chain), and a single writer never meets SQLITE_BUSY.
@@ -162,6 +202,9 @@ impl Store {
                              PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
                         )
                         .await?;
+                        if background_checkpoints {
+                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                        }
                     }
                     Ok(())
                 })
@@ -172,7 +215,7 @@ impl Store {
         let read_pool = match engine {
             // Opened on first use (after `migrate` has set WAL mode). An
             // in-memory database is private to its connection: no readers.
-            Engine::Sqlite if !url.contains(":memory:") && !url.contains("mode=memory") => AnyPoolOptions::new()
+            Engine::Sqlite if file => AnyPoolOptions::new()
                 .max_connections(SQLITE_READERS)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
@@ -182,10 +225,19 @@ impl Store {
                         Ok(())
                     })
                 })
-                .connect_lazy_with(options),
+                .connect_lazy_with(options.clone()),
             _ => pool.clone(),
         };
-        Ok(Self { pool, read_pool, engine })
+        let checkpoints = background_checkpoints.then(|| {
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy_with(options);
+            let task = tokio::spawn(checkpoint_loop(pool.clone(), CHECKPOINT_EVERY));
+            Arc::new(Checkpoints { pool, task })
+        });
+        Ok(Self { pool, checkpoints, read_pool, engine })
     }
 
     /// Applies the migrations this binary has that the database lacks.
@@ -226,9 +278,42 @@ impl Store {
         self.engine
     }
 
+    /// SQLite file: one PASSIVE checkpoint now (the background task's
+    /// step); returns SQLite's (busy, WAL pages, pages checkpointed).
+    /// `None` for other databases.
+    pub async fn checkpoint(&self) -> sqlx::Result<Option<(i64, i64, i64)>> {
+        match &self.checkpoints {
+            Some(c) => checkpoint_passive(&c.pool).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub async fn close(&self) {
+        if let Some(c) = &self.checkpoints {
+            c.task.abort();
+            c.pool.close().await;
+        }
         self.read_pool.close().await;
         self.pool.close().await;
+    }
+}
+
+async fn checkpoint_passive(pool: &AnyPool) -> sqlx::Result<(i64, i64, i64)> {
+    sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await
+}
+
+async fn checkpoint_loop(pool: AnyPool, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        match checkpoint_passive(&pool).await {
+            Ok((_, wal, done)) => tracing::trace!(wal, done, "WAL checkpoint"),
+            Err(error) => tracing::warn!(%error, "WAL checkpoint failed; trying again"),
+        }
     }
 }
 
@@ -252,6 +337,14 @@ pub fn redact_url(url: &str) -> String {
         Ok(_) => url.to_owned(),
         Err(_) => url.split_once('@').map_or_else(|| url.to_owned(), |(_, host)| format!("***@{host}")),
     }
+}
+
+/// Runs `sql` (one or more statements without parameters) as one round
+/// trip. Boxed: it gives the callers' futures a `Send` the compiler can see.
+pub(crate) fn raw<'c>(c: &'c mut Conn, sql: &'static str) -> futures_util::future::BoxFuture<'c, sqlx::Result<()>> {
+    // A bare string has no arguments: PostgreSQL's simple query protocol,
+    // which takes several statements; SQLite runs them one after another.
+    Box::pin(async move { sqlx::Executor::execute(c, sql).await.map(drop) })
 }
 
 /// `FOR UPDATE` where the engine has row locks; SQLite's write transaction
@@ -296,6 +389,40 @@ pub(crate) fn values_rows(engine: Engine, row: &str, rows: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writer leaves checkpoints to the background task; checkpoints
+    /// copy the WAL back and nothing committed is lost, across a reopen.
+    #[tokio::test]
+    async fn background_checkpoints_keep_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("k.db").display());
+        let store = Store::connect(&url, 0).await.unwrap();
+        store.migrate().await.unwrap();
+        let (auto,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(auto, 0, "the writer does not checkpoint");
+        for round in 0..3 {
+            for i in 0..200 {
+                tokens::init_setting(&mut store.pool().acquire().await.unwrap(), &format!("k-{round}-{i}"), "v")
+                    .await
+                    .unwrap();
+            }
+            let (busy, wal, done) = store.checkpoint().await.unwrap().unwrap();
+            assert_eq!(busy, 0);
+            assert!(wal > 0 && done == wal, "round {round}: {wal} WAL pages, {done} checkpointed");
+        }
+        // The background task runs too (every 100 ms).
+        tokens::init_setting(&mut store.pool().acquire().await.unwrap(), "k-last", "v").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let (_, wal, done) = store.checkpoint().await.unwrap().unwrap();
+        assert_eq!(wal, done);
+        store.close().await;
+
+        let again = Store::connect(&url, 0).await.unwrap();
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM settings WHERE key LIKE 'k-%'").fetch_one(again.pool()).await.unwrap();
+        assert_eq!(n, 601);
+        again.close().await;
+    }
 
     #[test]
     fn values_rows_numbers_parameters_for_postgres_only() {

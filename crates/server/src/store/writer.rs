@@ -34,7 +34,7 @@
 //! future, never a job).
 
 use super::audit::{self, NewEvent};
-use super::{Conn, Engine, Store};
+use super::{raw, Conn, Engine, Store};
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tollgate_core::audit::ActorKind;
@@ -80,6 +80,22 @@ pub trait JobError: Send + 'static {
     fn retry(&self) -> bool;
     /// The answer of a job whose batch could not be written.
     fn from_db(error: sqlx::Error) -> Self;
+    /// A job run without the writer's savepoint (`submit_atomic`) failed
+    /// and could not undo its own writes: the whole batch is dropped.
+    fn broken(&self) -> bool {
+        false
+    }
+}
+
+/// How a job's run failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failed {
+    /// Rolled back; may run again (lock race).
+    Retry,
+    /// Rolled back; answered its error.
+    Final,
+    /// Left writes it could not undo: the batch cannot be committed.
+    Broken,
 }
 
 /// A job's writes: run on the writer's transaction, returning the answer
@@ -104,8 +120,8 @@ where
 
 /// A job as the writer task sees it.
 trait Job: Send {
-    /// Runs the writes: `Ok(events)` keeps them, `Err(retry)` discards them.
-    fn run<'c>(&'c mut self, c: &'c mut Conn) -> BoxFuture<'c, Result<Vec<Event>, bool>>;
+    /// Runs the writes: `Ok(events)` keeps them, `Err` discards them.
+    fn run<'c>(&'c mut self, c: &'c mut Conn) -> BoxFuture<'c, Result<Vec<Event>, Failed>>;
     /// Answers the request: the batch committed (`Ok`) or was lost.
     fn finish(self: Box<Self>, batch: Result<(), String>);
     /// Counts a run; false once the job may not run again.
@@ -129,7 +145,7 @@ where
     E: JobError,
     F: Work<T, E>,
 {
-    fn run<'c>(&'c mut self, c: &'c mut Conn) -> BoxFuture<'c, Result<Vec<Event>, bool>> {
+    fn run<'c>(&'c mut self, c: &'c mut Conn) -> BoxFuture<'c, Result<Vec<Event>, Failed>> {
         Box::pin(async move {
             match (self.work)(c).await {
                 Ok((answer, events)) => {
@@ -137,9 +153,15 @@ where
                     Ok(events)
                 }
                 Err(error) => {
-                    let retry = error.retry();
+                    let failed = if error.broken() {
+                        Failed::Broken
+                    } else if error.retry() {
+                        Failed::Retry
+                    } else {
+                        Failed::Final
+                    };
                     self.outcome = Some(Err(error));
-                    Err(retry)
+                    Err(failed)
                 }
             }
         })
@@ -188,6 +210,19 @@ impl Writer {
         F: Work<T, E>,
     {
         self.send(work, true).await
+    }
+
+    /// Like `submit`, but the writer opens no savepoint around `work`
+    /// (one round trip less): `work` must leave nothing written when it
+    /// fails, or fail with an error that is `broken()` (then the whole
+    /// batch is dropped and answered errors, as if its commit had failed).
+    pub async fn submit_atomic<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: JobError,
+        F: Work<T, E>,
+    {
+        self.send(work, false).await
     }
 
     /// Appends `events` (and nothing else) with the next batch; answers
@@ -251,21 +286,35 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
     let mut failed: Vec<Box<dyn Job>> = Vec::new();
     let mut again: Vec<Box<dyn Job>> = Vec::new();
     let mut events: Vec<Event> = Vec::new();
+    // Whether the savepoint `job` is open and holds nothing yet: ending one
+    // job's savepoint and opening the next one's is one round trip to the
+    // database (SQLite: one hand-over to the connection's thread) instead
+    // of two.
+    let mut open = false;
     let mut jobs = batch.into_iter();
     while let Some(mut job) = jobs.next() {
+        // Open the next job's savepoint with this one's end only if the
+        // next job wants one: a job run without a savepoint must not write
+        // inside another job's (a rollback of that one would undo it).
+        let more = jobs.as_slice().first().is_some_and(|next| next.writes());
         let step = async {
             if !job.writes() {
                 return Ok(job.run(&mut tx).await);
             }
-            sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+            if !open {
+                raw(&mut tx, "SAVEPOINT job").await?;
+                open = true;
+            }
             let ran = job.run(&mut tx).await;
-            match &ran {
-                Ok(_) => sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?,
-                Err(_) => {
-                    sqlx::query("ROLLBACK TO SAVEPOINT job").execute(&mut *tx).await?;
-                    sqlx::query("RELEASE SAVEPOINT job").execute(&mut *tx).await?
-                }
+            let end = match (&ran, more) {
+                (Ok(_), true) => "RELEASE SAVEPOINT job; SAVEPOINT job",
+                (Ok(_), false) => "RELEASE SAVEPOINT job",
+                (Err(_), true) => "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job; SAVEPOINT job",
+                (Err(_), false) => "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job",
             };
+            open = false;
+            raw(&mut tx, end).await?;
+            open = more;
             Ok::<_, sqlx::Error>(ran)
         };
         match step.await {
@@ -273,7 +322,15 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
                 events.extend(mine);
                 kept.push(job);
             }
-            Ok(Err(true)) if job.may_retry() => again.push(job),
+            Ok(Err(Failed::Retry)) if job.may_retry() => again.push(job),
+            Ok(Err(Failed::Broken)) => {
+                drop(tx);
+                kept.push(job);
+                kept.extend(jobs);
+                kept.extend(again);
+                let error = sqlx::Error::Protocol("a job could not undo its writes".into());
+                return fail_all(kept, failed, &error);
+            }
             Ok(Err(_)) => failed.push(job),
             Err(error) => {
                 // The transaction is unusable: nothing of it is written.
@@ -286,6 +343,9 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
         }
     }
     let written = async {
+        if open {
+            raw(&mut tx, "RELEASE SAVEPOINT job").await?;
+        }
         if postgres {
             sqlx::query("SET LOCAL lock_timeout TO DEFAULT").execute(&mut *tx).await?;
         }
@@ -491,6 +551,132 @@ mod tests {
         assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
         // The writer goes on.
         assert_eq!(job(writer.clone(), 1_003).await, Ok(1_003));
+        store.close().await;
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum AtomicError {
+        Clean,
+        Broken,
+    }
+
+    impl JobError for AtomicError {
+        fn retry(&self) -> bool {
+            false
+        }
+        fn from_db(_: sqlx::Error) -> Self {
+            Self::Clean
+        }
+        fn broken(&self) -> bool {
+            *self == Self::Broken
+        }
+    }
+
+    /// An atomic job (no writer savepoint) that writes `k-i`, then fails
+    /// cleanly (undoing it), fails leaving it written (`Broken`), or
+    /// succeeds.
+    async fn atomic_job(writer: Writer, i: usize, how: Option<AtomicError>) -> Result<usize, AtomicError> {
+        writer
+            .submit_atomic(work(move |c| {
+                let how = match &how {
+                    None => None,
+                    Some(AtomicError::Clean) => Some(AtomicError::Clean),
+                    Some(AtomicError::Broken) => Some(AtomicError::Broken),
+                };
+                Box::pin(async move {
+                    super::raw(c, "SAVEPOINT mine").await.map_err(AtomicError::from_db)?;
+                    tokens::init_setting(c, &format!("k-{i}"), "v").await.map_err(AtomicError::from_db)?;
+                    match how {
+                        None => {
+                            super::raw(c, "RELEASE SAVEPOINT mine").await.map_err(AtomicError::from_db)?;
+                            Ok((i, vec![event(i)]))
+                        }
+                        Some(AtomicError::Clean) => {
+                            super::raw(c, "ROLLBACK TO SAVEPOINT mine; RELEASE SAVEPOINT mine")
+                                .await
+                                .map_err(AtomicError::from_db)?;
+                            Err(AtomicError::Clean)
+                        }
+                        Some(AtomicError::Broken) => {
+                            super::raw(c, "RELEASE SAVEPOINT mine").await.map_err(AtomicError::from_db)?;
+                            Err(AtomicError::Broken)
+                        }
+                    }
+                })
+            }))
+            .await
+    }
+
+    async fn keys(store: &Store) -> Vec<usize> {
+        let keys: Vec<(String,)> =
+            sqlx::query_as("SELECT key FROM settings WHERE key LIKE 'k-%'").fetch_all(store.pool()).await.unwrap();
+        let mut keys: Vec<usize> = keys.iter().map(|(k,)| k[2..].parse().unwrap()).collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// Atomic jobs run between savepoint jobs: a savepoint job's rollback
+    /// never takes an atomic job's writes with it, a clean failure leaves
+    /// nothing, and all of them are chained.
+    #[tokio::test]
+    async fn atomic_jobs_mix_with_savepoint_jobs() {
+        let (_dir, store) = store().await;
+        let writer = Writer::start(store.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 1..=400 {
+            let writer = writer.clone();
+            tasks.spawn(async move {
+                let ok = if i % 2 == 0 {
+                    let how = (i % 10 == 0).then_some(AtomicError::Clean);
+                    atomic_job(writer, i, how).await.is_ok()
+                } else {
+                    job(writer, i).await.is_ok()
+                };
+                (i, ok)
+            });
+        }
+        let mut ok: Vec<usize> = tasks.join_all().await.into_iter().filter(|(_, ok)| *ok).map(|(i, _)| i).collect();
+        ok.sort_unstable();
+        let expected: Vec<usize> =
+            (1..=400).filter(|i| if i % 2 == 0 { i % 10 != 0 } else { i % 3 != 0 && i % 7 != 0 }).collect();
+        assert_eq!(ok, expected);
+        assert_eq!(keys(&store).await, expected);
+        let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
+        assert_eq!((seq, checked), (i64::try_from(expected.len()).unwrap(), u64::try_from(expected.len()).unwrap()));
+        store.close().await;
+    }
+
+    /// An atomic job that cannot undo its writes drops its whole batch:
+    /// nothing of it is stored, every job in it is answered an error.
+    #[tokio::test]
+    async fn a_broken_atomic_job_drops_its_batch() {
+        let (_dir, store) = store().await;
+        let writer = Writer::start(store.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 1..=200 {
+            let writer = writer.clone();
+            tasks.spawn(async move {
+                let how = (i == 100).then_some(AtomicError::Broken);
+                (i, atomic_job(writer, i, how).await)
+            });
+        }
+        let mut ok = Vec::new();
+        for (i, result) in tasks.join_all().await {
+            match result {
+                Ok(n) => {
+                    assert_eq!(n, i);
+                    ok.push(i);
+                }
+                Err(e) => assert!(i == 100 || e == AtomicError::Clean, "job {i}: {e:?}"),
+            }
+        }
+        ok.sort_unstable();
+        assert!(!ok.contains(&100));
+        // Only what was answered success is stored: job 100's key too is gone.
+        assert_eq!(keys(&store).await, ok);
+        let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
+        assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
+        assert_eq!(atomic_job(writer, 1_001, None).await, Ok(1_001));
         store.close().await;
     }
 }
