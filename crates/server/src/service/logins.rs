@@ -8,9 +8,10 @@ use crate::clock::to_ms;
 use crate::crypto::random_id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::codes::ChallengeRow;
-use crate::store::codes::{self, CodeOwner, NewChallenge};
+use crate::store::codes::{self, CodeOwner, NewChallenge, PreparedChallenge};
+use crate::store::outbox::NewNotification;
 use crate::store::writer::{work, Event};
-use crate::store::{users, Conn, Engine};
+use crate::store::{raw, users, Conn, Engine};
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,6 +19,35 @@ use tollgate_core::code::OtpCode;
 use tollgate_core::purpose::Purpose;
 use tollgate_core::risk::{self, Familiarity};
 use tollgate_proto::service::{Accepted, CodeRequest, Decision, LoginRequest, LoginResponse, Verified};
+
+/// A login challenge made ready outside the writer (SQLite): its code is
+/// known only as its hash and inside the sealed SMS.
+struct Prepared {
+    challenge_id: String,
+    code_hash: String,
+    code_expires_at: i64,
+    notification_id: String,
+    masked: String,
+    payload_sealed: String,
+}
+
+/// What a challenge records of its login.
+#[derive(Clone, Copy)]
+struct LoginContext<'a> {
+    login_id: &'a str,
+    ip: &'a str,
+    device_id: &'a str,
+    country: Option<&'a str>,
+    actor: &'a Actor,
+    reasons: &'a [String],
+}
+
+type Ctx = (String, users::UserRow, String, String, Option<String>, Actor, Vec<String>, Option<Prepared>);
+
+fn ctx_of(ctx: &Ctx) -> LoginContext<'_> {
+    let (login_id, _, ip, device_id, country, actor, reasons, _) = ctx;
+    LoginContext { login_id, ip, device_id, country: country.as_deref(), actor, reasons }
+}
 
 impl App {
     /// A challenge and its user, the user's row locked for the transaction
@@ -97,18 +127,25 @@ impl App {
         }
 
         self.ensure_unlocked(&user, now)?;
+        // SQLite: the code, its hash and the sealed SMS are made here, on
+        // the request's task, so that the writer's job is one round trip.
+        let prepared = match self.store.engine() {
+            Engine::Sqlite => self.prepare_challenge(&user, now),
+            Engine::Postgres => None,
+        };
+        let atomic = prepared.is_some();
         let app = Arc::clone(self);
-        let ctx = Arc::new((login_id.clone(), user.id, ip_text, device_id, country, actor, reasons.clone()));
-        let challenge_id = self
-            .writer
-            .submit(work(move |c| {
-                let (app, ctx) = (Arc::clone(&app), Arc::clone(&ctx));
-                Box::pin(async move {
-                    let (login_id, user_id, ip_text, device_id, country, actor, reasons) = &*ctx;
+        let ctx: Arc<Ctx> =
+            Arc::new((login_id.clone(), user, ip_text, device_id, country, actor, reasons.clone(), prepared));
+        let job = work(move |c| {
+            let (app, ctx) = (Arc::clone(&app), Arc::clone(&ctx));
+            Box::pin(async move {
+                let (login_id, user, ip_text, device_id, country, actor, reasons, prepared) = &*ctx;
+                let general = |c| {
                     app.challenge_writes(
                         c,
                         login_id,
-                        user_id,
+                        &user.id,
                         ip_text,
                         device_id,
                         country.as_deref(),
@@ -116,10 +153,30 @@ impl App {
                         reasons,
                         now,
                     )
-                    .await
-                })
-            }))
-            .await?;
+                };
+                let Some(prepared) = prepared else {
+                    return general(c).await;
+                };
+                // Run without the writer's savepoint (`submit_atomic`):
+                // each path undoes its own writes when it fails.
+                if let Some(done) = app.challenge_if_current(c, user, prepared, ctx_of(&ctx), now).await? {
+                    return Ok(done);
+                }
+                if let Err(error) = raw(c, "SAVEPOINT slow").await {
+                    return Err(error.into());
+                }
+                let ran = general(&mut *c).await;
+                let end = match ran {
+                    Ok(_) => raw(c, "RELEASE SAVEPOINT slow").await,
+                    Err(_) => raw(c, "ROLLBACK TO SAVEPOINT slow; RELEASE SAVEPOINT slow").await,
+                };
+                match (ran, end) {
+                    (ran, Ok(())) => ran,
+                    (_, Err(error)) => Err(ApiError { broken: true, ..error.into() }),
+                }
+            })
+        });
+        let challenge_id = if atomic { self.writer.submit_atomic(job).await? } else { self.writer.submit(job).await? };
         self.outbox_wake.notify_one();
         Ok(LoginResponse {
             login_id,
@@ -128,6 +185,84 @@ impl App {
             reasons,
             suggest_two_factor_setup: false,
         })
+    }
+
+    /// A challenge made ready from the decision's snapshot of the user
+    /// (`None` if the snapshot has no usable phone: the general path then
+    /// gives the error).
+    fn prepare_challenge(&self, user: &users::UserRow, now: time::OffsetDateTime) -> Option<Prepared> {
+        let phone = self.current_phone(user).ok()?;
+        let challenge_id = random_id("ch_");
+        let code = OtpCode::generate(&mut rand::rngs::OsRng, self.codes.length);
+        let code_hash = self.keys.code.hash(&challenge_id, &code).to_hex();
+        let body = super::messages::sms_body(Purpose::LoginCode, code.reveal(), self.codes.ttl.whole_minutes());
+        Some(Prepared {
+            challenge_id,
+            code_hash,
+            code_expires_at: to_ms(self.codes.expiry(now)),
+            notification_id: random_id("n_"),
+            masked: phone.masked,
+            payload_sealed: self.seal_payload(&phone.e164, None, &body),
+        })
+    }
+
+    /// SQLite: a prepared challenge's writes in one round trip, if the
+    /// user's row still holds what the snapshot said (2FA on, same phone
+    /// and contract, same lock) and the number is under its send limit.
+    /// `None` (nothing written) otherwise: the caller takes the general
+    /// path, which reads the user again and answers exactly.
+    async fn challenge_if_current(
+        &self,
+        c: &mut Conn,
+        user: &users::UserRow,
+        p: &Prepared,
+        login: LoginContext<'_>,
+        now: time::OffsetDateTime,
+    ) -> ApiResult<Option<(String, Vec<Event>)>> {
+        let LoginContext { login_id, ip, device_id, country, actor, reasons } = login;
+        let now_ms = to_ms(now);
+        let purpose = Purpose::LoginCode;
+        let prepared = PreparedChallenge {
+            user,
+            since: to_ms(self.sends.window_start(now)),
+            max_sends: i64::from(self.sends.max_sends),
+            notification: NewNotification {
+                id: &p.notification_id,
+                user_id: &user.id,
+                contract_id: &user.contract_id,
+                channel: purpose.channel().as_str(),
+                purpose: purpose.as_str(),
+                recipient_masked: &p.masked,
+                payload_sealed: &p.payload_sealed,
+                now: now_ms,
+            },
+            challenge: NewChallenge {
+                id: &p.challenge_id,
+                login_id,
+                user_id: &user.id,
+                ip,
+                device_id,
+                user_agent: actor.user_agent.as_deref(),
+                country,
+                code_hash: &p.code_hash,
+                code_expires_at: p.code_expires_at,
+                now: now_ms,
+            },
+        };
+        match codes::insert_challenge_if_current(c, &prepared).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(error) => {
+                // Undone: the job fails cleanly; not undone: the batch
+                // must not commit.
+                let broken = codes::undo_challenge_if_current(c).await.is_err();
+                return Err(ApiError { broken, ..error.into() });
+            }
+        }
+        let detail =
+            json!({ "login_id": login_id, "challenge_id": p.challenge_id, "reasons": reasons, "country": country });
+        let event = user_event(user, "login.challenged", actor, detail, now_ms);
+        Ok(Some((p.challenge_id.clone(), vec![event])))
     }
 
     /// A challenge's writes, in the writer's transaction: the user is read

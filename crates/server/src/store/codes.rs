@@ -343,3 +343,218 @@ pub async fn remember(c: &mut Conn, user: &str, kind: &str, value: &str, now: i6
     .await
     .map(drop)
 }
+
+/// A login challenge prepared outside the writer from a snapshot of the
+/// user (SQLite's one-round-trip path, see `insert_challenge_if_current`).
+pub struct PreparedChallenge<'a> {
+    /// The snapshot: the row must still hold these values.
+    pub user: &'a UserRow,
+    /// The number's send limit: at most `max_sends` sends after `since`.
+    pub since: i64,
+    pub max_sends: i64,
+    pub notification: super::outbox::NewNotification<'a>,
+    pub challenge: NewChallenge<'a>,
+}
+
+/// SQLite only, in the writer's transaction: records the send, queues the
+/// SMS and stores the challenge as one multi-statement round trip — if,
+/// and only if, the user's row still holds the snapshot's 2FA state,
+/// phone, contract and lock (`locked_until`), and the number is under its
+/// send limit (counted and recorded in the same statement, under
+/// SQLite's write lock). Returns false, having written nothing, if any of
+/// that does not hold: the caller then takes the general path, which
+/// reads the user again and gives the exact refusal.
+///
+/// The statements run in a savepoint `fast` of their own: on an error
+/// the caller must run `undo_challenge_if_current` (whatever was written
+/// is then gone) before going on.
+pub async fn insert_challenge_if_current(c: &mut Conn, p: &PreparedChallenge<'_>) -> sqlx::Result<bool> {
+    // Anonymous `?` are numbered on across the statements of one string;
+    // each INSERT after the first runs only if the one before it inserted
+    // its row (`changes()`: the rows of the last finished INSERT).
+    const SQL: &str = "SAVEPOINT fast; \
+         INSERT INTO code_sends (phone_digest, sent_at) \
+         SELECT phone_digest, ? FROM users WHERE id = ? AND contract_id = ? AND enabled_at IS NOT NULL \
+         AND phone_sealed = ? AND phone_masked = ? AND phone_digest = ? AND locked_until IS ? \
+         AND (SELECT COUNT(*) FROM code_sends WHERE phone_digest = ? AND sent_at > ?) < ?; \
+         INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
+         payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ? WHERE changes() = 1; \
+         INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, status, \
+         code_hash, code_expires_at, code_wrong, created_at) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0, ? WHERE changes() = 1 RETURNING id; \
+         RELEASE SAVEPOINT fast";
+    let (u, n, ch) = (p.user, &p.notification, &p.challenge);
+    let (Some(sealed), Some(masked), Some(digest)) = (&u.phone_sealed, &u.phone_masked, &u.phone_digest) else {
+        return Ok(false);
+    };
+    // `fetch_all`: every statement runs (a fetch of one row would stop
+    // after the challenge's, before the savepoint's release).
+    let rows = sqlx::query(SQL)
+        .bind(ch.now)
+        .bind(&u.id)
+        .bind(&u.contract_id)
+        .bind(sealed)
+        .bind(masked)
+        .bind(digest)
+        .bind(u.locked_until)
+        .bind(digest)
+        .bind(p.since)
+        .bind(p.max_sends)
+        .bind(n.id)
+        .bind(n.user_id)
+        .bind(n.contract_id)
+        .bind(n.channel)
+        .bind(n.purpose)
+        .bind(n.recipient_masked)
+        .bind(n.payload_sealed)
+        .bind(n.now)
+        .bind(n.now)
+        .bind(n.now)
+        .bind(ch.id)
+        .bind(ch.login_id)
+        .bind(ch.user_id)
+        .bind(ch.ip)
+        .bind(ch.device_id)
+        .bind(ch.user_agent)
+        .bind(ch.country)
+        .bind(ch.code_hash)
+        .bind(ch.code_expires_at)
+        .bind(ch.now)
+        .fetch_all(c)
+        .await?;
+    match rows.as_slice() {
+        [] => Ok(false),
+        [row] if row.try_get::<String, _>(0)? == ch.id => Ok(true),
+        // Cannot happen; the caller undoes the savepoint.
+        _ => Err(sqlx::Error::Protocol(format!("a challenge's INSERT returned {} rows", rows.len()))),
+    }
+}
+
+/// Undoes a failed `insert_challenge_if_current`. An error here means its
+/// writes may still be in the transaction.
+pub async fn undo_challenge_if_current(c: &mut Conn) -> sqlx::Result<()> {
+    super::raw(c, "ROLLBACK TO SAVEPOINT fast; RELEASE SAVEPOINT fast").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::NewNotification;
+    use crate::store::{users, Store};
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("c.db").display()), 0).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut c = store.pool().acquire().await.unwrap();
+        for sql in [
+            "INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ('c-1', 'C', 'c-1 c', 1, 1)",
+            "INSERT INTO users (id, contract_id, email, display_name, phone_sealed, phone_masked, phone_digest, \
+             enabled_at, failed_codes, created_at, updated_at) \
+             VALUES ('u-1', 'c-1', 'u@x.test', 'U', 'sealed', '+44•••56', 'digest', 1, 0, 1, 1)",
+        ] {
+            sqlx::query(sql).execute(&mut *c).await.unwrap();
+        }
+        drop(c);
+        (dir, store)
+    }
+
+    async fn count(store: &Store, sql: &str) -> i64 {
+        sqlx::query_as::<_, (i64,)>(sql).fetch_one(store.pool()).await.unwrap().0
+    }
+
+    /// Tries a challenge `ch-{n}` from `user` (the snapshot) at `now`, with
+    /// a limit of 3 sends since 0.
+    async fn try_challenge(store: &Store, user: &UserRow, n: usize, now: i64) -> bool {
+        let (ch, nid) = (format!("ch-{n}"), format!("n-{n}"));
+        let p = PreparedChallenge {
+            user,
+            since: 0,
+            max_sends: 3,
+            notification: NewNotification {
+                id: &nid,
+                user_id: &user.id,
+                contract_id: &user.contract_id,
+                channel: "sms",
+                purpose: "login_code",
+                recipient_masked: "+44•••56",
+                payload_sealed: "sealed-sms",
+                now,
+            },
+            challenge: NewChallenge {
+                id: &ch,
+                login_id: "lg-1",
+                user_id: &user.id,
+                ip: "198.51.100.1",
+                device_id: "d-1",
+                user_agent: None,
+                country: None,
+                code_hash: "hash",
+                code_expires_at: now + 600_000,
+                now,
+            },
+        };
+        let mut tx = store.begin().await.unwrap();
+        let done = insert_challenge_if_current(&mut tx, &p).await.unwrap();
+        tx.commit().await.unwrap();
+        done
+    }
+
+    /// The one-round-trip challenge writes all three rows, or — when the
+    /// row no longer holds the snapshot, or the number is at its limit —
+    /// nothing at all.
+    #[tokio::test]
+    async fn a_prepared_challenge_is_written_whole_or_not_at_all() {
+        let (_dir, store) = store().await;
+        let mut c = store.pool().acquire().await.unwrap();
+        let user = users::find_user(&mut c, "u-1").await.unwrap().unwrap();
+        drop(c);
+        let rows = |s: &'static str| count(&store, s);
+        let all = || async {
+            (
+                rows("SELECT COUNT(*) FROM code_sends").await,
+                rows("SELECT COUNT(*) FROM notifications").await,
+                rows("SELECT COUNT(*) FROM challenges").await,
+            )
+        };
+        // Under the limit: written.
+        assert!(try_challenge(&store, &user, 1, 10).await);
+        assert_eq!(all().await, (1, 1, 1));
+
+        // A stale snapshot (each column the path relies on): nothing.
+        for (n, change) in [
+            "UPDATE users SET enabled_at = NULL",
+            "UPDATE users SET phone_sealed = 'other'",
+            "UPDATE users SET phone_digest = 'other'",
+            "UPDATE users SET phone_masked = 'other'",
+            "UPDATE users SET locked_until = 99",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            sqlx::query(change).execute(store.pool()).await.unwrap();
+            assert!(!try_challenge(&store, &user, 10 + n, 20).await, "{change}");
+            assert_eq!(all().await, (1, 1, 1), "{change}");
+            let mut c = store.pool().acquire().await.unwrap();
+            sqlx::query(
+                "UPDATE users SET enabled_at = 1, phone_sealed = 'sealed', phone_digest = 'digest', \
+                 phone_masked = '+44•••56', locked_until = NULL",
+            )
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        }
+        // The limit (3 after 0) is exact; a send at or before `since` does not count.
+        assert!(try_challenge(&store, &user, 2, 30).await);
+        assert!(try_challenge(&store, &user, 3, 40).await);
+        assert!(!try_challenge(&store, &user, 4, 50).await);
+        assert_eq!(all().await, (3, 3, 3));
+        sqlx::query("UPDATE code_sends SET sent_at = 0 WHERE sent_at = 10").execute(store.pool()).await.unwrap();
+        assert!(try_challenge(&store, &user, 5, 60).await);
+        assert_eq!(all().await, (4, 4, 4));
+        assert_eq!(rows("SELECT COUNT(*) FROM challenges WHERE id = 'ch-5' AND status = 'pending'").await, 1);
+        assert_eq!(rows("SELECT COUNT(*) FROM notifications WHERE id = 'n-5' AND status = 'queued'").await, 1);
+        store.close().await;
+    }
+}
