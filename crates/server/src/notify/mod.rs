@@ -10,7 +10,7 @@ pub mod sms;
 
 use crate::app::App;
 use crate::clock::to_ms;
-use crate::store::outbox::{self, Claimed};
+use crate::store::outbox::{self, Attempt, Claimed, Outcome};
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,21 +110,43 @@ pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown
             let deliverers = Arc::clone(&deliverers);
             tasks.spawn(async move { deliver_one(&app, &deliverers, row).await });
         }
-        while tasks.join_next().await.is_some() {}
+        let mut attempts = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            if let Ok(attempt) = done {
+                attempts.push(attempt);
+            }
+        }
+        record(&app, &attempts).await;
     }
 }
 
+/// Claims due rows: one statement (atomic on its own), no transaction
+/// around it.
 async fn claim(app: &App) -> sqlx::Result<Vec<Claimed>> {
     let now = app.now();
     let lease = time::Duration::seconds(i64::try_from(app.config.outbox.lease_secs).unwrap_or(60));
     let lease_until = to_ms(now + lease);
-    let mut tx = app.store.begin().await?;
-    let rows = outbox::claim_due(&mut tx, app.store.engine(), to_ms(now), lease_until, BATCH).await?;
-    tx.commit().await?;
-    Ok(rows)
+    let mut conn = app.store.pool().acquire().await?;
+    outbox::claim_due(&mut conn, app.store.engine(), to_ms(now), lease_until, BATCH).await
 }
 
-async fn deliver_one(app: &App, deliverers: &Deliverers, row: Claimed) {
+/// Records a batch's results in one statement. If that fails, the rows'
+/// leases run out and they are delivered again (as after a crash).
+async fn record(app: &App, attempts: &[Attempt]) {
+    if attempts.is_empty() {
+        return;
+    }
+    let written = async {
+        let mut conn = app.store.pool().acquire().await?;
+        outbox::record(&mut conn, app.store.engine(), attempts).await
+    };
+    if let Err(error) = written.await {
+        tracing::error!(rows = attempts.len(), %error, "outbox: cannot record delivery results; the leases will expire and they are retried");
+    }
+}
+
+/// Delivers one row; returns what to record.
+async fn deliver_one(app: &App, deliverers: &Deliverers, row: Claimed) -> Attempt {
     let attempts = row.attempts + 1;
     let payload = row
         .payload_sealed
@@ -136,41 +158,34 @@ async fn deliver_one(app: &App, deliverers: &Deliverers, row: Claimed) {
         Ok(payload) => deliverers.deliver(&row.channel, &payload).await,
         Err(e) => Err(e),
     };
-    let now = app.now();
-    let now_ms = to_ms(now);
-    let outcome = async {
-        let mut conn = app.store.pool().acquire().await?;
-        match &result {
-            Ok(provider_id) => {
-                app.metrics.delivery(&row.channel, "sent");
-                tracing::info!(id = %row.id, purpose = %row.purpose, channel = %row.channel, attempts, "notification sent");
-                outbox::mark_sent(&mut conn, &row.id, attempts, provider_id.as_deref(), now_ms).await
-            }
-            Err(DeliveryError::Permanent(e)) => {
-                let e = scrub(e);
+    let now_ms = to_ms(app.now());
+    let outcome = match result {
+        Ok(provider_id) => {
+            app.metrics.delivery(&row.channel, "sent");
+            tracing::info!(id = %row.id, purpose = %row.purpose, channel = %row.channel, attempts, "notification sent");
+            Outcome::Sent { provider_id }
+        }
+        Err(DeliveryError::Permanent(e)) => {
+            let e = scrub(&e);
+            app.metrics.delivery(&row.channel, "failed");
+            tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, "notification refused for good");
+            Outcome::Failed { error: e }
+        }
+        Err(DeliveryError::Transient(e)) => {
+            let e = scrub(&e);
+            if attempts >= i64::from(app.config.outbox.max_attempts) {
                 app.metrics.delivery(&row.channel, "failed");
-                tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, "notification refused for good");
-                outbox::mark_failed(&mut conn, &row.id, attempts, &e, now_ms).await
-            }
-            Err(DeliveryError::Transient(e)) => {
-                let e = scrub(e);
-                if attempts >= i64::from(app.config.outbox.max_attempts) {
-                    app.metrics.delivery(&row.channel, "failed");
-                    tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, attempts, "notification given up");
-                    outbox::mark_failed(&mut conn, &row.id, attempts, &e, now_ms).await
-                } else {
-                    app.metrics.delivery(&row.channel, "retry");
-                    let backoff = backoff_ms(app.config.outbox.retry_base_ms, attempts);
-                    tracing::info!(id = %row.id, purpose = %row.purpose, error = %e, attempts, backoff_ms = backoff, "notification will be retried");
-                    outbox::mark_retry(&mut conn, &row.id, attempts, &e, now_ms + backoff, now_ms).await
-                }
+                tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, attempts, "notification given up");
+                Outcome::Failed { error: e }
+            } else {
+                app.metrics.delivery(&row.channel, "retry");
+                let backoff = backoff_ms(app.config.outbox.retry_base_ms, attempts);
+                tracing::info!(id = %row.id, purpose = %row.purpose, error = %e, attempts, backoff_ms = backoff, "notification will be retried");
+                Outcome::Retry { error: e, next_at: now_ms + backoff }
             }
         }
-    }
-    .await;
-    if let Err(error) = outcome {
-        tracing::error!(id = %row.id, %error, "outbox: cannot record a delivery result; the lease will expire and it is retried");
-    }
+    };
+    Attempt { id: row.id, attempts, outcome, now: now_ms }
 }
 
 /// `base · 2^(attempts-1)`, at most 5 minutes.

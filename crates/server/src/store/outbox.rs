@@ -84,18 +84,30 @@ pub async fn claim_due(
     .await
 }
 
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The provider took it: `sent`, its text erased.
+    Sent { provider_id: Option<String> },
+    /// Tried again at `next_at` (ms).
+    Retry { error: String, next_at: i64 },
+    /// Given up: `failed`, its text erased.
+    Failed { error: String },
+}
+
+/// One delivery attempt's result, to be recorded.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub id: String,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+    pub outcome: Outcome,
+    pub now: i64,
+}
+
 pub async fn mark_sent(c: &mut Conn, id: &str, attempts: i64, provider_id: Option<&str>, now: i64) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE notifications SET status = 'sent', attempts = $2, provider_id = $3, sent_at = $4, \
-         payload_sealed = NULL, claimed_until = NULL, last_error = NULL, updated_at = $4 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(attempts)
-    .bind(provider_id)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
+    let outcome = Outcome::Sent { provider_id: provider_id.map(str::to_owned) };
+    record(c, Engine::of(c), &[Attempt { id: id.to_owned(), attempts, outcome, now }]).await
 }
 
 pub async fn mark_retry(
@@ -106,33 +118,48 @@ pub async fn mark_retry(
     next_at: i64,
     now: i64,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE notifications SET attempts = $2, last_error = $3, next_attempt_at = $4, \
-         claimed_until = NULL, updated_at = $5 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(attempts)
-    .bind(error)
-    .bind(next_at)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
+    let outcome = Outcome::Retry { error: error.to_owned(), next_at };
+    record(c, Engine::of(c), &[Attempt { id: id.to_owned(), attempts, outcome, now }]).await
 }
 
 /// Gives a notification up: `failed`, and its text erased.
 pub async fn mark_failed(c: &mut Conn, id: &str, attempts: i64, error: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE notifications SET status = 'failed', attempts = $2, last_error = $3, \
-         payload_sealed = NULL, claimed_until = NULL, updated_at = $4 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(attempts)
-    .bind(error)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(drop)
+    let outcome = Outcome::Failed { error: error.to_owned() };
+    record(c, Engine::of(c), &[Attempt { id: id.to_owned(), attempts, outcome, now }]).await
+}
+
+/// Records many delivery results with one UPDATE per 200 rows (a batch of
+/// deliveries is one round trip, and on SQLite's single writer one short
+/// transaction instead of one per message). Per row, exactly what the
+/// three outcomes mean: `sent` sets the provider id and `sent_at`; a retry
+/// keeps the row `queued` with its text and moves `next_attempt_at`;
+/// `sent` and `failed` erase the text; every row loses its lease.
+pub async fn record(c: &mut Conn, engine: Engine, attempts: &[Attempt]) -> sqlx::Result<()> {
+    for chunk in attempts.chunks(200) {
+        let sql = format!(
+            "WITH r (id, status, attempts, provider_id, last_error, next_at, now) AS (VALUES {}) \
+             UPDATE notifications SET status = r.status, attempts = r.attempts, \
+             provider_id = CASE WHEN r.status = 'sent' THEN r.provider_id ELSE notifications.provider_id END, \
+             sent_at = CASE WHEN r.status = 'sent' THEN r.now ELSE notifications.sent_at END, \
+             payload_sealed = CASE WHEN r.status = 'queued' THEN notifications.payload_sealed ELSE NULL END, \
+             claimed_until = NULL, last_error = r.last_error, \
+             next_attempt_at = COALESCE(r.next_at, notifications.next_attempt_at), updated_at = r.now \
+             FROM r WHERE notifications.id = r.id",
+            values_rows(engine, "(?, ?, ?, ?, ?, ?, ?)", chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for a in chunk {
+            let (status, provider_id, error, next_at) = match &a.outcome {
+                Outcome::Sent { provider_id } => ("sent", provider_id.as_deref(), None, None),
+                Outcome::Retry { error, next_at } => ("queued", None, Some(error.as_str()), Some(*next_at)),
+                Outcome::Failed { error } => ("failed", None, Some(error.as_str()), None),
+            };
+            query =
+                query.bind(&a.id).bind(status).bind(a.attempts).bind(provider_id).bind(error).bind(next_at).bind(a.now);
+        }
+        query.execute(&mut *c).await?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, FromRow)]
