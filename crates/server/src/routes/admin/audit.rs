@@ -12,7 +12,7 @@ use crate::clock::from_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::ManagerCaller;
 use crate::http::query::{time_param, Query};
-use crate::store::admin::export::{EventRef, ExportError, ExportReader};
+use crate::store::admin::export::{EventRef, ExportError, ExportReader, Scope};
 use crate::store::admin::{self, AuditFilter};
 use crate::store::audit::EventRow;
 use crate::store::{audit, managers};
@@ -252,9 +252,7 @@ pub fn encode(rows: &[EventRow], format: Format, header: bool) -> Result<Vec<u8>
 /// cut-off body) or when the client goes away.
 async fn produce(
     app: Arc<App>,
-    manager_id: String,
-    filter: AuditFilter,
-    max_seq: i64,
+    scope: Scope,
     format: Format,
     pages: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
@@ -262,9 +260,9 @@ async fn produce(
     let permit = EXPORTS.try_acquire().ok();
     let opened = match permit {
         Some(_) => ExportReader::open(&app.store, &app.config.database.url).await,
-        None => Ok(ExportReader::Pool(app.store.clone())),
+        None => Ok(ExportReader::shared(&app.store)),
     };
-    let mut reader = match opened {
+    let reader = match opened {
         Ok(reader) => reader,
         Err(error) => {
             tracing::error!(%error, "audit export: cannot open the database for reading");
@@ -272,14 +270,12 @@ async fn produce(
             return;
         }
     };
+    let mut events = reader.events(scope, 0);
     let mut encoder = Encoder::new(format);
     let mut buf = Vec::with_capacity(usize::try_from(PAGE).unwrap_or(0) * 300);
     encoder.header(&mut buf);
-    let mut after = 0;
     loop {
-        let read =
-            reader.page(&manager_id, &filter, after, max_seq, PAGE, |event| encoder.event(&mut buf, event)).await;
-        let read = match read {
+        let read = match events.page(PAGE, |event| encoder.event(&mut buf, event)).await {
             Ok(read) => read,
             Err(error) => {
                 match &error {
@@ -296,12 +292,11 @@ async fn produce(
                 break; // the client went away
             }
         }
-        match read.last_seq {
-            Some(seq) if read.rows == PAGE => after = seq,
-            _ => break,
+        if read.rows < PAGE {
+            break;
         }
     }
-    reader.close().await;
+    events.close().await;
 }
 
 #[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", params(ExportQuery), responses((status = 200, description = "the audit log, streamed", content((String = "text/csv"), (tollgate_proto::admin::AuditRecord = "application/x-ndjson"))), (status = 400, description = "invalid input", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 401, description = "missing or wrong token", body = tollgate_proto::Problem, content_type = "application/problem+json"), (status = 404, description = "not found", body = tollgate_proto::Problem, content_type = "application/problem+json")), security(("bearer" = [])))]
@@ -348,7 +343,8 @@ pub async fn export(
 
     // Reading and encoding the next page overlaps sending this one.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    tokio::spawn(produce(app, manager.id.clone(), filter, max_seq, format, tx));
+    let scope = Scope { manager_id: manager.id.clone(), filter, max_seq };
+    tokio::spawn(produce(app, scope, format, tx));
     // Bounded pieces (zero-copy slices of the page): a client reads the
     // export as a stream of at most 64 KiB, whatever the page size.
     let stream = futures_util::stream::unfold((rx, Bytes::new()), |(mut rx, mut page)| async move {

@@ -2,24 +2,29 @@
 //!
 //! On a SQLite file the export reads on a connection of its own, opened
 //! read-only for the export and closed after it: WAL lets it read beside the
-//! one writer connection without waiting for it or holding it up, and the
-//! typed SQLite driver hands out each row's text borrowed (no owned strings
-//! per cell, no conversion through the `Any` driver). Everywhere else
-//! (PostgreSQL, an in-memory SQLite database, which is private to its
-//! connection) it reads through the store's pool with the same query.
-//! Each page is one short read: the caller encodes it and lets go of the
-//! rows before the next page, so no snapshot is held while the client is
-//! slow.
+//! one writer connection without waiting for it or holding it up. A task of
+//! its own reads there *ahead* of the encoder — packs of events, each one
+//! short query returning one text value (see `PACKED`), at most `AHEAD`
+//! packs waiting — so SQLite (on the connection's own thread) reads the next
+//! events while the caller encodes these: the two halves of an export run on
+//! two cores instead of taking turns on one. The typed SQLite driver hands
+//! out each pack's text borrowed (no owned strings per cell, no conversion
+//! through the `Any` driver). Everywhere else (PostgreSQL, an in-memory
+//! SQLite database, which is private to its connection, an export past the
+//! limit of own connections) it reads through the store's pool with the
+//! same query, page by page when asked. Each query is one short read, so no
+//! snapshot is held while the client is slow; memory stays at a few packs.
 
 use super::{audit_page, AuditFilter, AUDIT_PAGE};
 use crate::store::audit::EventRow;
 use crate::store::{Engine, Store};
-use futures_util::TryStreamExt;
 use sqlx::query::Query;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection};
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{ConnectOptions, Connection, Row};
 use std::str::FromStr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// One audit event, borrowed from wherever it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,24 +64,29 @@ impl<'a> From<&'a EventRow> for EventRef<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRead {
     pub rows: i64,
-    /// The `seq` of the page's last row (the key of the next page).
+    /// The `seq` of the page's last row.
     pub last_seq: Option<i64>,
 }
 
-/// Where an export reads from.
-pub enum ExportReader {
-    /// A read-only connection to the SQLite file, for this export only.
-    Sqlite(Box<SqliteConnection>),
-    /// The store's pool (PostgreSQL, in-memory SQLite).
-    Pool(Store),
+/// What an export reads: the manager's events up to `max_seq` (the chain
+/// head when the export started), filtered, in `seq` order.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub manager_id: String,
+    pub filter: AuditFilter,
+    pub max_seq: i64,
+}
+
+/// Where an export reads from: a read-only connection to the SQLite file
+/// for this export only, or the store's pool.
+pub struct ExportReader {
+    store: Store,
+    own: Option<Box<SqliteConnection>>,
 }
 
 impl std::fmt::Debug for ExportReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Sqlite(_) => "ExportReader::Sqlite",
-            Self::Pool(_) => "ExportReader::Pool",
-        })
+        f.debug_struct("ExportReader").field("own_connection", &self.own.is_some()).finish_non_exhaustive()
     }
 }
 
@@ -86,104 +96,190 @@ fn in_memory(url: &str) -> bool {
 }
 
 impl ExportReader {
-    /// `url` is the store's `database.url`.
+    /// Reads through the store's pool.
+    pub fn shared(store: &Store) -> Self {
+        Self { store: store.clone(), own: None }
+    }
+
+    /// A connection of the export's own where there can be one (a SQLite
+    /// file), else the pool. `url` is the store's `database.url`.
     pub async fn open(store: &Store, url: &str) -> sqlx::Result<Self> {
         if store.engine() != Engine::Sqlite || in_memory(url) {
-            return Ok(Self::Pool(store.clone()));
+            return Ok(Self::shared(store));
         }
         let options = SqliteConnectOptions::from_str(url)?
             .read_only(true)
             .create_if_missing(false)
-            .busy_timeout(std::time::Duration::from_secs(5))
-            // Rows cross from the driver's thread in bigger batches.
-            .row_buffer_size(1024);
-        Ok(Self::Sqlite(Box::new(options.connect().await?)))
+            .busy_timeout(std::time::Duration::from_secs(5));
+        Ok(Self { store: store.clone(), own: Some(Box::new(options.connect().await?)) })
     }
 
-    /// Calls `each` with every event of the page after `after_seq` (up to
-    /// `max_seq`, at most `limit` of them), in `seq` order.
+    /// Whether the export reads on a connection of its own.
+    pub fn has_own_connection(&self) -> bool {
+        self.own.is_some()
+    }
+
+    /// The events of `scope` after `after_seq`. On a connection of the
+    /// export's own, the reading starts at once on a task of its own.
+    pub fn events(self, scope: Scope, after_seq: i64) -> Events {
+        let scope = Arc::new(scope);
+        let source = match self.own {
+            Some(conn) => {
+                let (tx, packs) = mpsc::channel(AHEAD);
+                let reader = tokio::spawn(read_ahead(conn, Arc::clone(&scope), after_seq, tx));
+                Source::Ahead { packs, current: None, reader }
+            }
+            None => Source::Pool { after: after_seq, done: false },
+        };
+        Events { store: self.store, scope, source }
+    }
+}
+
+/// The events of an export, handed out page by page in `seq` order.
+#[derive(Debug)]
+pub struct Events {
+    store: Store,
+    scope: Arc<Scope>,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// Packs read ahead by `reader` on the export's own connection.
+    Ahead { packs: mpsc::Receiver<sqlx::Result<Pack>>, current: Option<Pack>, reader: JoinHandle<u64> },
+    /// A page query through the pool each time, after `after`.
+    Pool { after: i64, done: bool },
+}
+
+impl Events {
+    /// Calls `each` with the next events, at most `limit` of them, in `seq`
+    /// order; fewer than `limit` only at the end.
     pub async fn page<E: std::error::Error + 'static>(
         &mut self,
-        manager_id: &str,
-        filter: &AuditFilter,
-        after_seq: i64,
-        max_seq: i64,
         limit: i64,
         mut each: impl FnMut(EventRef<'_>) -> Result<(), E>,
     ) -> Result<PageRead, ExportError<E>> {
         let mut read = PageRead { rows: 0, last_seq: None };
-        match self {
-            Self::Sqlite(conn) => {
-                // Packs of at most PACK events, each one value (see PACKED).
-                let mut after = after_seq;
+        let Self { store, scope, source } = self;
+        match source {
+            Source::Ahead { packs, current, .. } => {
                 while read.rows < limit {
-                    let want = (limit - read.rows).min(PACK);
-                    let args = PageArgs { manager_id, filter, after_seq: after, max_seq, limit: want };
-                    let row = args.bind(&PACKED).fetch_one(&mut **conn).await?;
-                    let packed: Option<&str> = row.try_get(0)?;
-                    let got = match unpack(packed.unwrap_or_default()) {
-                        Some(events) => {
-                            for event in &events {
-                                each(*event).map_err(ExportError::Encode)?;
-                            }
-                            events.last().map(|e| (events.len(), e.seq))
-                        }
-                        // Not what PACKED writes (a NUL byte in a cell
-                        // cuts `format`'s `%s` short): this pack row by row.
-                        None => rows_of(conn, &args, &mut each).await?,
+                    let pack = match current {
+                        Some(pack) => pack,
+                        None => match packs.recv().await {
+                            Some(pack) => current.insert(pack?),
+                            None => break, // the reader read the last pack
+                        },
                     };
-                    let Some((n, last)) = got else { break };
-                    let n = i64::try_from(n).unwrap_or(i64::MAX);
-                    read.rows += n;
-                    read.last_seq = Some(last);
-                    after = last;
-                    if n < want {
-                        break;
+                    let want = usize::try_from(limit - read.rows).unwrap_or(usize::MAX);
+                    let (n, last) = pack.hand_out(store, scope, want, &mut each).await?;
+                    read.rows += i64::try_from(n).unwrap_or(i64::MAX);
+                    if last.is_some() {
+                        read.last_seq = last;
+                    }
+                    if pack.taken >= pack.rows {
+                        *current = None;
                     }
                 }
             }
-            Self::Pool(store) => {
+            Source::Pool { after, done } => {
+                if *done {
+                    return Ok(read);
+                }
                 let mut c = store.pool().acquire().await?;
-                let rows = audit_page(&mut c, manager_id, filter, after_seq, max_seq, limit).await?;
+                let rows = audit_page(&mut c, &scope.manager_id, &scope.filter, *after, scope.max_seq, limit).await?;
                 drop(c);
                 for row in &rows {
                     read.rows += 1;
                     read.last_seq = Some(row.seq);
                     each(EventRef::from(row)).map_err(ExportError::Encode)?;
                 }
+                match read.last_seq {
+                    Some(seq) if read.rows == limit => *after = seq,
+                    _ => *done = true,
+                }
             }
         }
         Ok(read)
     }
 
-    /// Closes the export's own connection, if it has one.
-    pub async fn close(self) {
-        if let Self::Sqlite(conn) = self {
-            let _ = conn.close().await;
+    /// Stops reading (when the export ends early: the client went away, an
+    /// error) and waits for the reader to close the export's connection.
+    /// Returns how many packs it read (for the tests; 0 through the pool).
+    pub async fn close(self) -> u64 {
+        match self.source {
+            Source::Ahead { packs, current, reader } => {
+                drop((packs, current));
+                reader.await.unwrap_or_default()
+            }
+            Source::Pool { .. } => 0,
         }
     }
 }
 
-/// Events per packed value on SQLite: about 600 KB of text.
+/// Events per pack on SQLite: about 600 KB of text.
 const PACK: i64 = 2_000;
+
+/// Packs read ahead of the encoder, at most.
+const AHEAD: usize = 4;
+
+/// Reads packs on the export's own connection until the last one or until
+/// the export goes away, then closes the connection. Returns how many
+/// packs it read.
+async fn read_ahead(
+    mut conn: Box<SqliteConnection>,
+    scope: Arc<Scope>,
+    mut after: i64,
+    packs: mpsc::Sender<sqlx::Result<Pack>>,
+) -> u64 {
+    let mut read = 0;
+    loop {
+        let args = PageArgs {
+            manager_id: &scope.manager_id,
+            filter: &scope.filter,
+            after_seq: after,
+            max_seq: scope.max_seq,
+            limit: PACK,
+        };
+        let pack = match args.bind(&PACKED).fetch_one(&mut *conn).await.and_then(|row| Pack::new(row, after)) {
+            Ok(Some(pack)) => pack,
+            Ok(None) => break, // no events left
+            Err(error) => {
+                let _ = packs.send(Err(error)).await;
+                break;
+            }
+        };
+        read += 1;
+        let (full, last) = (pack.rows == PACK as usize, pack.last);
+        if packs.send(Ok(pack)).await.is_err() || !full {
+            break; // the export went away, or that was the last pack
+        }
+        after = last;
+    }
+    let _ = conn.close().await;
+    read
+}
 
 /// One value holding a whole pack of events, in order, so the driver
 /// copies one string per pack instead of eleven values per event (that
 /// copying — a `sqlite3_value_dup` and an `Arc` per cell, a channel message
-/// per row — was most of an export's time). Each event is written as its
-/// `seq`, `at` and the byte lengths of its nine text cells (-1 for NULL),
-/// then `:` and the nine cells back to back; `unpack` reads it back.
-/// The aggregate has no `ORDER BY` of its own (SQLite would sort again what
-/// the page query already gave in order): `unpack` checks that `seq`
-/// ascends, and the pack is read row by row if it does not.
+/// per row — was most of an export's time), with the number of events and
+/// the last `seq` beside it (the reader goes on from there without looking
+/// into the text). Each event is written as its `seq`, `at` and the byte
+/// lengths of its nine text cells (-1 for NULL), then `:` and the nine
+/// cells back to back; `unpack` reads it back. `concat` and `group_concat`
+/// copy each value whole by its length (a NUL byte in a cell included) in
+/// one allocation per event. The aggregate has no `ORDER BY` of its own
+/// (SQLite would sort again what the page query already gave in order):
+/// `unpack` checks that `seq` ascends, and a pack that is not exactly what
+/// this writes is read again through the pool.
 static PACKED: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT group_concat(format('%d,%d,%d,%d,%d,%d,%d,%d,%d,%d,%d:%s%s%s%s%s%s%s%s%s', \
-     e.seq, e.at, octet_length(e.actor_kind), octet_length(e.actor_id), octet_length(e.action), \
-     coalesce(octet_length(e.contract_id), -1), coalesce(octet_length(e.user_id), -1), \
-     coalesce(octet_length(e.ip), -1), octet_length(e.detail), octet_length(e.prev_hash), \
-     octet_length(e.hash), e.actor_kind, e.actor_id, e.action, e.contract_id, e.user_id, e.ip, e.detail, \
-     e.prev_hash, e.hash), '') FROM ({AUDIT_PAGE}) e"
+        "SELECT group_concat(concat(e.seq, ',', e.at, ',', octet_length(e.actor_kind), ',', \
+     octet_length(e.actor_id), ',', octet_length(e.action), ',', coalesce(octet_length(e.contract_id), -1), ',', \
+     coalesce(octet_length(e.user_id), -1), ',', coalesce(octet_length(e.ip), -1), ',', octet_length(e.detail), ',', \
+     octet_length(e.prev_hash), ',', octet_length(e.hash), ':', e.actor_kind, e.actor_id, e.action, e.contract_id, \
+     e.user_id, e.ip, e.detail, e.prev_hash, e.hash), ''), count(*), max(e.seq) FROM ({AUDIT_PAGE}) e"
     )
 });
 
@@ -210,38 +306,89 @@ impl PageArgs<'_> {
     }
 }
 
-/// The page row by row, each cell decoded borrowed from the driver's row.
-/// Returns how many events and the last `seq`, if any.
-async fn rows_of<E>(
-    conn: &mut SqliteConnection,
-    args: &PageArgs<'_>,
-    each: &mut impl FnMut(EventRef<'_>) -> Result<(), E>,
-) -> Result<Option<(usize, i64)>, ExportError<E>>
-where
-    E: std::error::Error + 'static,
-{
-    let mut rows = args.bind(AUDIT_PAGE).fetch(conn);
-    let mut got = None;
-    let mut n = 0;
-    while let Some(row) = rows.try_next().await? {
-        let event = EventRef {
-            seq: row.try_get(0)?,
-            at: row.try_get(1)?,
-            actor_kind: row.try_get(2)?,
-            actor_id: row.try_get(3)?,
-            action: row.try_get(4)?,
-            contract_id: row.try_get(5)?,
-            user_id: row.try_get(6)?,
-            ip: row.try_get(7)?,
-            detail: row.try_get(8)?,
-            prev_hash: row.try_get(9)?,
-            hash: row.try_get(10)?,
-        };
-        n += 1;
-        got = Some((n, event.seq));
-        each(event).map_err(ExportError::Encode)?;
+/// One pack of events, read ahead: those after `after` up to `last`.
+#[derive(Debug)]
+struct Pack {
+    after: i64,
+    last: i64,
+    /// How many events the pack holds, and how many were handed out.
+    rows: usize,
+    taken: usize,
+    data: PackData,
+}
+
+enum PackData {
+    /// `PACKED`'s row.
+    Packed(SqliteRow),
+    /// The pack read again row by row, its text not being what `PACKED`
+    /// writes.
+    Rows(Vec<EventRow>),
+}
+
+impl std::fmt::Debug for PackData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Packed(_) => f.write_str("Packed"),
+            Self::Rows(rows) => f.debug_tuple("Rows").field(&rows.len()).finish(),
+        }
     }
-    Ok(got)
+}
+
+impl Pack {
+    /// `None` if `PACKED` found no events.
+    fn new(row: SqliteRow, after: i64) -> sqlx::Result<Option<Self>> {
+        let rows: i64 = row.try_get(1)?;
+        let last: Option<i64> = row.try_get(2)?;
+        Ok(match (usize::try_from(rows), last) {
+            (Ok(rows @ 1..), Some(last)) => Some(Self { after, last, rows, taken: 0, data: PackData::Packed(row) }),
+            _ => None,
+        })
+    }
+
+    /// Calls `each` with the next events of the pack, at most `want`.
+    /// Returns how many and the last one's `seq`.
+    async fn hand_out<E: std::error::Error + 'static>(
+        &mut self,
+        store: &Store,
+        scope: &Scope,
+        want: usize,
+        each: &mut impl FnMut(EventRef<'_>) -> Result<(), E>,
+    ) -> Result<(usize, Option<i64>), ExportError<E>> {
+        if let PackData::Packed(row) = &self.data {
+            let text: Option<&str> = row.try_get(0)?;
+            let events = unpack(text.unwrap_or_default())
+                .filter(|events| events.len() == self.rows && events.last().map(|e| e.seq) == Some(self.last));
+            if let Some(events) = events {
+                return hand_out(&events, &mut self.taken, want, each);
+            }
+            // Not what PACKED writes: these events row by row, through the
+            // pool (the export's own connection is reading ahead).
+            let mut c = store.pool().acquire().await?;
+            let rows = audit_page(&mut c, &scope.manager_id, &scope.filter, self.after, self.last, PACK).await?;
+            drop(c);
+            self.rows = rows.len();
+            self.data = PackData::Rows(rows);
+        }
+        let PackData::Rows(rows) = &self.data else { unreachable!("replaced above") };
+        let events: Vec<EventRef<'_>> = rows.iter().map(EventRef::from).collect();
+        hand_out(&events, &mut self.taken, want, each)
+    }
+}
+
+/// Calls `each` with at most `want` of `events` from `taken` on.
+fn hand_out<E: std::error::Error + 'static>(
+    events: &[EventRef<'_>],
+    taken: &mut usize,
+    want: usize,
+    each: &mut impl FnMut(EventRef<'_>) -> Result<(), E>,
+) -> Result<(usize, Option<i64>), ExportError<E>> {
+    let next = events.get(*taken..).unwrap_or_default();
+    let next = &next[..want.min(next.len())];
+    for event in next {
+        each(*event).map_err(ExportError::Encode)?;
+    }
+    *taken += next.len();
+    Ok((next.len(), next.last().map(|e| e.seq)))
 }
 
 /// Reads back what `PACKED` wrote; `None` if it is not exactly that.
@@ -326,21 +473,61 @@ mod tests {
         )
     }
 
-    async fn read_all(reader: &mut ExportReader, filter: &AuditFilter, page: i64) -> Vec<Owned> {
-        let (mut out, mut after) = (Vec::new(), 0);
+    fn scope(filter: &AuditFilter) -> Scope {
+        Scope { manager_id: "m_1".into(), filter: filter.clone(), max_seq: i64::MAX }
+    }
+
+    /// Every event, in pages of `page`, as an export reads them.
+    async fn read_all(reader: ExportReader, filter: &AuditFilter, page: i64) -> Vec<Owned> {
+        let mut events = reader.events(scope(filter), 0);
+        let mut out = Vec::new();
         loop {
-            let read = reader
-                .page("m_1", filter, after, i64::MAX, page, |e| {
+            let before = out.len();
+            let read = events
+                .page(page, |e| {
                     out.push(owned(e));
                     Ok::<(), std::io::Error>(())
                 })
                 .await
                 .unwrap();
-            match read.last_seq {
-                Some(seq) if read.rows == page => after = seq,
-                _ => return out,
+            assert_eq!(usize::try_from(read.rows).unwrap(), out.len() - before);
+            assert_eq!(read.last_seq, out.last().filter(|_| read.rows > 0).map(|e| e.0));
+            if read.rows < page {
+                events.close().await;
+                return out;
             }
         }
+    }
+
+    /// A SQLite file with contracts C-1 (the manager's) and C-2, and
+    /// manager `m_1`.
+    async fn store() -> (tempfile::TempDir, String, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url, 0).await.unwrap();
+        store.migrate().await.unwrap();
+        for sql in [
+            "INSERT INTO contracts (id, name, created_at, updated_at) VALUES ('C-1', 'One', 0, 0), ('C-2', 'Two', 0, 0)",
+            "INSERT INTO managers (id, name, email, token_hash, created_at) VALUES ('m_1', 'M', 'm@x.example', 'h', 0)",
+            "INSERT INTO manager_contracts (manager_id, contract_id, assigned_at) VALUES ('m_1', 'C-1', 0)",
+        ] {
+            sqlx::query(sql).execute(store.pool()).await.unwrap();
+        }
+        (dir, url, store)
+    }
+
+    /// `n` plain events of C-1, `seq` 1 to `n`.
+    async fn plain_events(store: &Store, n: i64) {
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+             INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, \
+             prev_hash, hash) SELECT i, 1795000000000 + i, 'user', 'u-' || i, 'login.allowed', 'C-1', 'u-' || i, \
+             '203.0.113.5', '{}', 'p' || (i - 1), 'p' || i FROM n",
+        )
+        .bind(n)
+        .execute(store.pool())
+        .await
+        .unwrap();
     }
 
     #[test]
@@ -373,24 +560,14 @@ mod tests {
         assert_eq!(unpack(&swapped), None);
     }
 
-    /// The export's own read-only connection (packed, and row by row where
-    /// a pack cannot be trusted) reads exactly what the pool reads.
+    /// The export's own read-only connection (packs read ahead) reads
+    /// exactly what the pool reads, whatever the page size.
     #[tokio::test]
     async fn the_sqlite_reader_reads_what_the_pool_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url, 0).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, url, store) = store().await;
         let pool = store.pool();
-        for sql in [
-            "INSERT INTO contracts (id, name, created_at, updated_at) VALUES ('C-1', 'One', 0, 0), ('C-2', 'Two', 0, 0)",
-            "INSERT INTO managers (id, name, email, token_hash, created_at) VALUES ('m_1', 'M', 'm@x.example', 'h', 0)",
-            "INSERT INTO manager_contracts (manager_id, contract_id, assigned_at) VALUES ('m_1', 'C-1', 0)",
-        ] {
-            sqlx::query(sql).execute(pool).await.unwrap();
-        }
         let nasty = ["", "plain", "a,b", "say \"hi\"", "two\nlines", "=1+1", "naïve “x” 😀", "nul\0byte", ":", "1,2:"];
-        for seq in 1..=700i64 {
+        for seq in 1..=7_000i64 {
             let pick = |k: i64| nasty[usize::try_from((seq * k) % 10).unwrap()].to_owned();
             let contract = match seq % 7 {
                 0 => None,
@@ -417,32 +594,131 @@ mod tests {
             .await
             .unwrap();
         }
-        let mut own = ExportReader::open(&store, &url).await.unwrap();
-        assert!(matches!(own, ExportReader::Sqlite(_)));
-        let mut shared = ExportReader::Pool(store.clone());
         let filters = [
             AuditFilter::default(),
             AuditFilter { user_id: Some("plain".into()), ..AuditFilter::default() },
-            AuditFilter { since: Some(1_795_000_000_700), until: Some(1_795_000_003_000), ..AuditFilter::default() },
+            AuditFilter { since: Some(1_795_000_000_700), until: Some(1_795_000_030_000), ..AuditFilter::default() },
             AuditFilter { contract_id: Some("C-2".into()), ..AuditFilter::default() },
         ];
         for filter in &filters {
-            let expected = read_all(&mut shared, filter, 10_000).await;
-            for page in [1, 7, 2_000, 2_001, 10_000] {
-                assert_eq!(read_all(&mut own, filter, page).await, expected, "{filter:?}, pages of {page}");
+            let expected = read_all(ExportReader::shared(&store), filter, 100_000).await;
+            for page in [1, 7, 1_999, 2_000, 2_001, 10_000] {
+                let own = ExportReader::open(&store, &url).await.unwrap();
+                assert!(own.has_own_connection());
+                assert_eq!(read_all(own, filter, page).await, expected, "{filter:?}, pages of {page}");
             }
         }
-        let all = read_all(&mut shared, &AuditFilter::default(), 10_000).await;
-        assert_eq!(all.len(), 500, "C-1 only: 5 in 7 events");
+        let all = read_all(ExportReader::shared(&store), &AuditFilter::default(), 100_000).await;
+        assert_eq!(all.len(), 5_000, "C-1 only: 5 in 7 events");
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "in seq order");
         assert!(all.iter().any(|e| e.8.contains('\0')), "the NUL byte is read back");
         assert!(all.iter().any(|e| e.6.is_none()) && all.iter().any(|e| e.7.is_none()));
-        own.close().await;
+
+        // NUL bytes and all, every pack is what `unpack` reads: none is
+        // read again through the pool.
+        let mut conn = SqliteConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
+        let (filter, mut after, mut packed) = (AuditFilter::default(), 0, 0);
+        loop {
+            let args =
+                PageArgs { manager_id: "m_1", filter: &filter, after_seq: after, max_seq: i64::MAX, limit: PACK };
+            let Some(pack) = Pack::new(args.bind(&PACKED).fetch_one(&mut conn).await.unwrap(), after).unwrap() else {
+                break;
+            };
+            let PackData::Packed(row) = &pack.data else { unreachable!() };
+            let events = unpack(row.try_get(0).unwrap()).unwrap();
+            assert_eq!((events.len(), events.last().unwrap().seq), (pack.rows, pack.last));
+            packed += events.len();
+            after = pack.last;
+        }
+        assert_eq!(packed, 5_000);
+        store.close().await;
+    }
+
+    /// A pack whose text is not what `PACKED` writes is read again, row
+    /// by row, through the pool: the same events, in the same place.
+    #[tokio::test]
+    async fn a_pack_that_does_not_unpack_is_read_through_the_pool() {
+        let (_dir, url, store) = store().await;
+        plain_events(&store, 10).await;
+        let mut conn = SqliteConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
+        let (tx, packs) = mpsc::channel(AHEAD);
+        for (after, last, text) in [(0, 4, "garbage"), (4, 7, "7,1000,4,3,1,-1,0,-1,2,1,1:userb-1x{}ph"), (7, 10, "")] {
+            let row = sqlx::query("SELECT $1, 3, $2").bind(text).bind(last).fetch_one(&mut conn).await.unwrap();
+            tx.send(Ok(Pack::new(row, after).unwrap().unwrap())).await.unwrap();
+        }
+        drop(tx);
+        let (scope, reader) = (Arc::new(scope(&AuditFilter::default())), tokio::spawn(async { 3 }));
+        let source = Source::Ahead { packs, current: None, reader };
+        let mut events = Events { store: store.clone(), scope, source };
+        let mut seqs = Vec::new();
+        let read = events
+            .page(100, |e| {
+                seqs.push(e.seq);
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+        assert_eq!(read, PageRead { rows: 10, last_seq: Some(10) });
+        assert_eq!(events.close().await, 3);
+        store.close().await;
+    }
+
+    /// When the export ends early (the client went away), the reader stops
+    /// after the packs it had read ahead and closes its connection.
+    #[tokio::test]
+    async fn an_export_that_ends_early_stops_the_reader() {
+        let (_dir, url, store) = store().await;
+        let total = 40 * PACK;
+        plain_events(&store, total).await;
+        let mut events = ExportReader::open(&store, &url).await.unwrap().events(scope(&AuditFilter::default()), 0);
+        let read = events.page(3, |_| Ok::<(), std::io::Error>(())).await.unwrap();
+        assert_eq!(read, PageRead { rows: 3, last_seq: Some(3) });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let packs = tokio::time::timeout(std::time::Duration::from_secs(10), events.close()).await.unwrap();
+        // The pack being encoded, AHEAD waiting, one being read.
+        assert!((1..=u64::try_from(AHEAD).unwrap() + 2).contains(&packs), "{packs} packs read");
+        // Read to the end, it reads them all.
+        let mut events = ExportReader::open(&store, &url).await.unwrap().events(scope(&AuditFilter::default()), 0);
+        let read = events.page(total + 1, |_| Ok::<(), std::io::Error>(())).await.unwrap();
+        assert_eq!(read, PageRead { rows: total, last_seq: Some(total) });
+        assert_eq!(events.close().await, 40);
+        store.close().await;
+    }
+
+    /// A read that fails midway: the events before it are handed out in
+    /// order, then the error, and nothing after it.
+    #[tokio::test]
+    async fn a_failed_read_midway_is_an_error_after_the_events_before_it() {
+        let (_dir, url, store) = store().await;
+        let total = 40 * PACK;
+        plain_events(&store, total).await;
+        let mut events = ExportReader::open(&store, &url).await.unwrap().events(scope(&AuditFilter::default()), 0);
+        let mut seqs = Vec::new();
+        let mut push = |e: EventRef<'_>| {
+            seqs.push(e.seq);
+            Ok::<(), std::io::Error>(())
+        };
+        assert_eq!(events.page(PACK, &mut push).await.unwrap().rows, PACK);
+        // The reader's next query cannot be prepared.
+        sqlx::query("DROP TABLE manager_contracts").execute(store.pool()).await.unwrap();
+        let failed = loop {
+            match events.page(PACK / 2, &mut push).await {
+                Ok(read) => assert_eq!(read.rows, PACK / 2, "no short page before the error"),
+                Err(error) => break error,
+            }
+        };
+        assert!(matches!(failed, ExportError::Read(_)), "{failed}");
+        let n = seqs.len();
+        assert!(n < usize::try_from(total).unwrap() && n % usize::try_from(PACK).unwrap() == 0, "{n} events");
+        assert_eq!(seqs, (1..=i64::try_from(n).unwrap()).collect::<Vec<_>>());
+        events.close().await;
         store.close().await;
     }
 
     #[tokio::test]
     async fn an_in_memory_database_is_read_through_the_pool() {
         let store = Store::connect("sqlite::memory:", 0).await.unwrap();
-        assert!(matches!(ExportReader::open(&store, "sqlite::memory:").await.unwrap(), ExportReader::Pool(_)));
+        assert!(!ExportReader::open(&store, "sqlite::memory:").await.unwrap().has_own_connection());
     }
 }
