@@ -179,6 +179,8 @@ impl Events {
                     }
                     if pack.taken >= pack.rows {
                         *current = None;
+                        // Let the reader go on with the next query at once.
+                        tokio::task::yield_now().await;
                     }
                 }
             }
@@ -260,26 +262,33 @@ async fn read_ahead(
     read
 }
 
+/// Separates the cells of an event in a pack (ASCII unit separator).
+const CELL: char = '\u{1f}';
+/// Separates the events of a pack (ASCII record separator).
+const EVENT: char = '\u{1e}';
+
 /// One value holding a whole pack of events, in order, so the driver
 /// copies one string per pack instead of eleven values per event (that
 /// copying — a `sqlite3_value_dup` and an `Arc` per cell, a channel message
 /// per row — was most of an export's time), with the number of events and
 /// the last `seq` beside it (the reader goes on from there without looking
-/// into the text). Each event is written as its `seq`, `at` and the byte
-/// lengths of its nine text cells (-1 for NULL), then `:` and the nine
-/// cells back to back; `unpack` reads it back. `concat` and `group_concat`
-/// copy each value whole by its length (a NUL byte in a cell included) in
-/// one allocation per event. The aggregate has no `ORDER BY` of its own
-/// (SQLite would sort again what the page query already gave in order):
-/// `unpack` checks that `seq` ascends, and a pack that is not exactly what
-/// this writes is read again through the pool.
+/// into the text). Each event is its `seq`, `at`, which of `contract_id`,
+/// `user_id` and `ip` are NULL (bits 1, 2, 4), then its nine text cells,
+/// separated by `CELL`; events are separated by `EVENT`. `concat` and
+/// `group_concat` copy each value whole by its length (a NUL byte in a cell
+/// included) in one allocation per event, and three numbers per event are
+/// all SQLite has to turn into text. `unpack` takes the pack only if it
+/// has exactly as many separators as it wrote — no cell holds one — and
+/// `seq` ascends (the aggregate has no `ORDER BY` of its own: SQLite would
+/// sort again what the page query already gave in order); any other pack
+/// is read again through the pool.
 static PACKED: LazyLock<String> = LazyLock::new(|| {
+    let c = format!("'{CELL}'");
     format!(
-        "SELECT group_concat(concat(e.seq, ',', e.at, ',', octet_length(e.actor_kind), ',', \
-     octet_length(e.actor_id), ',', octet_length(e.action), ',', coalesce(octet_length(e.contract_id), -1), ',', \
-     coalesce(octet_length(e.user_id), -1), ',', coalesce(octet_length(e.ip), -1), ',', octet_length(e.detail), ',', \
-     octet_length(e.prev_hash), ',', octet_length(e.hash), ':', e.actor_kind, e.actor_id, e.action, e.contract_id, \
-     e.user_id, e.ip, e.detail, e.prev_hash, e.hash), ''), count(*), max(e.seq) FROM ({AUDIT_PAGE}) e"
+        "SELECT group_concat(concat(e.seq, {c}, e.at, {c}, \
+     (e.contract_id IS NULL) + 2 * (e.user_id IS NULL) + 4 * (e.ip IS NULL), {c}, \
+     e.actor_kind, {c}, e.actor_id, {c}, e.action, {c}, e.contract_id, {c}, e.user_id, {c}, e.ip, {c}, \
+     e.detail, {c}, e.prev_hash, {c}, e.hash), '{EVENT}'), count(*), max(e.seq) FROM ({AUDIT_PAGE}) e"
     )
 });
 
@@ -392,47 +401,38 @@ fn hand_out<E: std::error::Error + 'static>(
 }
 
 /// Reads back what `PACKED` wrote; `None` if it is not exactly that.
-fn unpack(mut packed: &str) -> Option<Vec<EventRef<'_>>> {
+fn unpack<'a>(packed: &'a str) -> Option<Vec<EventRef<'a>>> {
     let mut events: Vec<EventRef<'_>> = Vec::with_capacity(usize::try_from(PACK).unwrap_or(0));
-    while !packed.is_empty() {
-        let (head, rest) = packed.split_once(':')?;
-        let mut numbers = [0i64; 11];
-        let mut parts = head.split(',');
-        for n in &mut numbers {
-            *n = parts.next()?.parse().ok()?;
-        }
-        if parts.next().is_some() {
+    if packed.is_empty() {
+        return Some(events);
+    }
+    for event in packed.split(EVENT) {
+        let mut cells = event.split(CELL);
+        let mut next = || cells.next();
+        let seq: i64 = next()?.parse().ok()?;
+        let at: i64 = next()?.parse().ok()?;
+        let nulls: u8 = next()?.parse().ok()?;
+        let [actor_kind, actor_id, action, contract_id, user_id, ip, detail, prev_hash, hash] =
+            [next()?, next()?, next()?, next()?, next()?, next()?, next()?, next()?, next()?];
+        if next().is_some() || nulls > 7 || events.last().is_some_and(|last| last.seq >= seq) {
             return None;
         }
-        packed = rest;
-        let mut cells = [None::<&str>; 9];
-        for (cell, &len) in cells.iter_mut().zip(&numbers[2..]) {
-            if len >= 0 {
-                let len = usize::try_from(len).ok()?;
-                let (text, rest) = (packed.get(..len)?, packed.get(len..)?);
-                *cell = Some(text);
-                packed = rest;
-            } else if len != -1 {
-                return None;
+        let nullable = |cell: &'a str, bit: u8| -> Option<Option<&'a str>> {
+            match (nulls & bit != 0, cell.is_empty()) {
+                (false, _) => Some(Some(cell)),
+                (true, true) => Some(None),
+                (true, false) => None,
             }
-        }
-        let [Some(actor_kind), Some(actor_id), Some(action), contract_id, user_id, ip, Some(detail), Some(prev_hash), Some(hash)] =
-            cells
-        else {
-            return None;
         };
-        if events.last().is_some_and(|last| last.seq >= numbers[0]) {
-            return None;
-        }
         events.push(EventRef {
-            seq: numbers[0],
-            at: numbers[1],
+            seq,
+            at,
             actor_kind,
             actor_id,
             action,
-            contract_id,
-            user_id,
-            ip,
+            contract_id: nullable(contract_id, 1)?,
+            user_id: nullable(user_id, 2)?,
+            ip: nullable(ip, 4)?,
             detail,
             prev_hash,
             hash,
@@ -532,7 +532,7 @@ mod tests {
 
     #[test]
     fn unpack_reads_what_packed_writes_and_nothing_else() {
-        let one = "7,1000,4,3,1,-1,0,-1,2,1,1:userb-1x{}ph";
+        let one = "7\u{1f}1000\u{1f}5\u{1f}user\u{1f}b-1\u{1f}x\u{1f}\u{1f}\u{1f}\u{1f}{}\u{1f}p\u{1f}h";
         let events = unpack(one).unwrap();
         assert_eq!(events.len(), 1);
         let e = events[0];
@@ -542,21 +542,23 @@ mod tests {
             (None, Some(""), None, "{}", "p", "h")
         );
         assert_eq!(unpack("").unwrap(), vec![]);
-        let two = format!("{one}{}", one.replacen('7', "8", 1));
+        let two = format!("{one}\u{1e}{}", one.replacen('7', "8", 1));
         assert_eq!(unpack(&two).unwrap().len(), 2);
+        let bad = |from: &str, to: &str| one.replacen(from, to, 1);
         for bad in [
-            "7,1000,4,3,1,-1,0,-1,2,1,1:userb-1x{}p",       // short
-            "7,1000,4,3,1,-1,0,-1,2,1,1:userb-1x{}phX",     // trailing bytes
-            "7,1000,4,3,1,-2,0,-1,2,1,1:userb-1x{}ph",      // a bad length
-            "7,1000,-1,3,1,-1,0,-1,2,1,1:b-1x{}ph",         // NULL where there is none
-            "7,1000,4,3,1,-1,0,-1,2,1:userb-1x{}ph",        // ten numbers
-            "7,1000,4,3,1,-1,0,-1,2,1,1,1:userb-1x{}ph",    // twelve
-            "7,1000,5,3,1,-1,0,-1,1,1,1:user\u{e9}-1x{}ph", // not on a char boundary
+            bad("\u{1f}h", ""),                    // eleven cells
+            bad("\u{1f}h", "\u{1f}h\u{1f}"),       // thirteen
+            bad("x", "x\u{1e}"),                   // an event separator in a cell
+            bad("\u{1f}5\u{1f}", "\u{1f}8\u{1f}"), // bad NULL bits
+            bad("\u{1f}5\u{1f}", "\u{1f}x\u{1f}"),
+            bad("\u{1f}\u{1f}\u{1f}\u{1f}{}", "\u{1f}C\u{1f}\u{1f}\u{1f}{}"), // NULL with text
+            bad("7", "x"),                                                    // not a number
+            format!("{one}\u{1e}"),                                           // an empty event
         ] {
-            assert_eq!(unpack(bad), None, "{bad}");
+            assert_eq!(unpack(&bad), None, "{bad:?}");
         }
         // Out of order: read row by row instead.
-        let swapped = format!("{}{one}", one.replacen('7', "8", 1));
+        let swapped = format!("{}\u{1e}{one}", one.replacen('7', "8", 1));
         assert_eq!(unpack(&swapped), None);
     }
 
@@ -582,7 +584,7 @@ mod tests {
             .bind(seq * 3)
             .bind(1_795_000_000_000 + seq * 7)
             .bind(pick(1))
-            .bind(pick(3))
+            .bind(if seq == 4_000 { "a\u{1e}b\u{1f}c".to_owned() } else { pick(3) })
             .bind(pick(7))
             .bind(contract)
             .bind((seq % 3 != 0).then(|| pick(9)))
@@ -614,10 +616,12 @@ mod tests {
         assert!(all.iter().any(|e| e.8.contains('\0')), "the NUL byte is read back");
         assert!(all.iter().any(|e| e.6.is_none()) && all.iter().any(|e| e.7.is_none()));
 
-        // NUL bytes and all, every pack is what `unpack` reads: none is
-        // read again through the pool.
+        assert!(all.iter().any(|e| e.3.contains('\u{1e}')), "the separators are read back");
+
+        // NUL bytes and all, every pack is what `unpack` reads but the one
+        // with separators in a cell (read again through the pool).
         let mut conn = SqliteConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
-        let (filter, mut after, mut packed) = (AuditFilter::default(), 0, 0);
+        let (filter, mut after, mut unpacked, mut not) = (AuditFilter::default(), 0, 0, 0);
         loop {
             let args =
                 PageArgs { manager_id: "m_1", filter: &filter, after_seq: after, max_seq: i64::MAX, limit: PACK };
@@ -625,12 +629,16 @@ mod tests {
                 break;
             };
             let PackData::Packed(row) = &pack.data else { unreachable!() };
-            let events = unpack(row.try_get(0).unwrap()).unwrap();
-            assert_eq!((events.len(), events.last().unwrap().seq), (pack.rows, pack.last));
-            packed += events.len();
+            match unpack(row.try_get(0).unwrap()) {
+                Some(events) => {
+                    assert_eq!((events.len(), events.last().unwrap().seq), (pack.rows, pack.last));
+                    unpacked += events.len();
+                }
+                None => not += pack.rows,
+            }
             after = pack.last;
         }
-        assert_eq!(packed, 5_000);
+        assert_eq!((unpacked, not), (3_000, 2_000));
         store.close().await;
     }
 
@@ -642,7 +650,11 @@ mod tests {
         plain_events(&store, 10).await;
         let mut conn = SqliteConnectOptions::from_str(&url).unwrap().connect().await.unwrap();
         let (tx, packs) = mpsc::channel(AHEAD);
-        for (after, last, text) in [(0, 4, "garbage"), (4, 7, "7,1000,4,3,1,-1,0,-1,2,1,1:userb-1x{}ph"), (7, 10, "")] {
+        for (after, last, text) in [
+            (0, 4, "garbage"),
+            (4, 7, "7\u{1f}1000\u{1f}0\u{1f}user\u{1f}b-1\u{1f}x\u{1f}\u{1f}\u{1f}\u{1f}{}\u{1f}p\u{1f}h"),
+            (7, 10, ""),
+        ] {
             let row = sqlx::query("SELECT $1, 3, $2").bind(text).bind(last).fetch_one(&mut conn).await.unwrap();
             tx.send(Ok(Pack::new(row, after).unwrap().unwrap())).await.unwrap();
         }
