@@ -16,5 +16,6 @@ echo "== type-ahead"
 echo "== start-up and memory"
 bash scripts/with-desktop.sh "$TARGET/release/examples/console_bench" "$TARGET/release/tollgate-console"
 echo "== a bare WebKitGTK window with the same settings, for comparison"
+# The same defaults as src-tauri/src/webview.rs (DEFAULTS); keep the two lists alike.
 WEBKIT_DISABLE_COMPOSITING_MODE=${WEBKIT_DISABLE_COMPOSITING_MODE:-1} WEBKIT_DISABLE_DMABUF_RENDERER=${WEBKIT_DISABLE_DMABUF_RENDERER:-1} \
   JSC_useJIT=${JSC_useJIT:-false} bash scripts/with-desktop.sh bash scripts/webkit-floor.sh

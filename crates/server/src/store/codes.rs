@@ -390,7 +390,7 @@ pub async fn insert_challenge_if_current(c: &mut Conn, p: &PreparedChallenge<'_>
     };
     // `fetch_all`: every statement runs (a fetch of one row would stop
     // after the challenge's, before the savepoint's release).
-    let rows = sqlx::query(SQL)
+    let send = sqlx::query(SQL)
         .bind(ch.now)
         .bind(&u.id)
         .bind(&u.contract_id)
@@ -400,17 +400,8 @@ pub async fn insert_challenge_if_current(c: &mut Conn, p: &PreparedChallenge<'_>
         .bind(u.locked_until)
         .bind(digest)
         .bind(p.since)
-        .bind(p.max_sends)
-        .bind(n.id)
-        .bind(n.user_id)
-        .bind(n.contract_id)
-        .bind(n.channel)
-        .bind(n.purpose)
-        .bind(n.recipient_masked)
-        .bind(n.payload_sealed)
-        .bind(n.now)
-        .bind(n.now)
-        .bind(n.now)
+        .bind(p.max_sends);
+    let rows = super::outbox::bind_new(send, n)
         .bind(ch.id)
         .bind(ch.login_id)
         .bind(ch.user_id)

@@ -17,6 +17,26 @@ pub struct NewNotification<'a> {
     pub now: i64,
 }
 
+/// Binds a queued notification's values in the order of the INSERTs'
+/// `(id, user_id, contract_id, channel, purpose, recipient_masked,
+/// payload_sealed, 'queued', 0, created_at, next_attempt_at, updated_at)`.
+pub(crate) fn bind_new<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    n: &NewNotification<'q>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(n.id)
+        .bind(n.user_id)
+        .bind(n.contract_id)
+        .bind(n.channel)
+        .bind(n.purpose)
+        .bind(n.recipient_masked)
+        .bind(n.payload_sealed)
+        .bind(n.now)
+        .bind(n.now)
+        .bind(n.now)
+}
+
 pub async fn enqueue(c: &mut Conn, engine: Engine, n: NewNotification<'_>) -> sqlx::Result<()> {
     // A batch of one: one place builds the INSERT.
     enqueue_batch(c, engine, std::slice::from_ref(&n)).await
@@ -32,17 +52,7 @@ pub async fn enqueue_batch(c: &mut Conn, engine: Engine, rows: &[NewNotification
         );
         let mut query = sqlx::query(&sql);
         for n in chunk {
-            query = query
-                .bind(n.id)
-                .bind(n.user_id)
-                .bind(n.contract_id)
-                .bind(n.channel)
-                .bind(n.purpose)
-                .bind(n.recipient_masked)
-                .bind(n.payload_sealed)
-                .bind(n.now)
-                .bind(n.now)
-                .bind(n.now);
+            query = bind_new(query, n);
         }
         query.execute(&mut *c).await?;
     }
