@@ -28,6 +28,9 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Group commit of the login decisions' writes (see `store::writer`).
     pub writer: crate::store::writer::Writer,
+    /// SQLite: login challenges gathered into one writer job each (see
+    /// `service::logins::FastChallenges`).
+    pub fast_challenges: crate::store::writer::Gather<crate::service::logins::FastChallenges>,
     /// Live service tokens seen recently (see `http::auth`).
     pub service_tokens: crate::http::auth::ServiceTokenCache,
 }
@@ -75,12 +78,14 @@ impl App {
             Some(GeoIp::open(&config.risk.geoip_db).map_err(|e| StartError::GeoIp(e.to_string()))?)
         };
         let c = &config.codes;
+        let writer = crate::store::writer::Writer::start(store.clone());
         Ok(Self {
             codes: CodePolicy { length: c.length, ttl: secs(c.ttl_secs), max_attempts: c.max_attempts },
             sends: SendPolicy { max_sends: c.max_sends, window: secs(c.send_window_secs) },
             lock: LockPolicy { lock_after: c.lock_after_failures, lock_for: secs(c.lock_secs) },
             config,
-            writer: crate::store::writer::Writer::start(store.clone()),
+            fast_challenges: crate::store::writer::Gather::new(writer.clone(), crate::service::logins::FastChallenges),
+            writer,
             store,
             clock,
             keys,

@@ -10,8 +10,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::codes::ChallengeRow;
 use crate::store::codes::{self, CodeOwner, NewChallenge, PreparedChallenge};
 use crate::store::outbox::NewNotification;
-use crate::store::writer::{work, Event};
-use crate::store::{raw, users, Conn, Engine};
+use crate::store::writer::{work, Event, Gathered};
+use crate::store::{users, Conn, Engine};
+use futures_util::future::BoxFuture;
 use serde_json::json;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,14 +22,61 @@ use tollgate_core::risk::{self, Familiarity};
 use tollgate_proto::service::{Accepted, CodeRequest, Decision, LoginRequest, LoginResponse, Verified};
 
 /// A login challenge made ready outside the writer (SQLite): its code is
-/// known only as its hash and inside the sealed SMS.
-struct Prepared {
+/// known only as its hash and inside the sealed SMS. The writer stores it
+/// with the others gathered in one job (`FastChallenges`), if the user's
+/// row still holds the snapshot it was made from.
+pub struct FastChallenge {
+    user: users::UserRow,
     challenge_id: String,
+    login_id: String,
+    ip: String,
+    device_id: String,
+    user_agent: Option<String>,
+    country: Option<String>,
     code_hash: String,
     code_expires_at: i64,
     notification_id: String,
     masked: String,
     payload_sealed: String,
+    /// The number's send limit: at most `max_sends` sends after `since`.
+    since: i64,
+    max_sends: i64,
+    now_ms: i64,
+    /// `login.challenged`, appended if the challenge is written.
+    event: Event,
+}
+
+impl FastChallenge {
+    fn as_prepared(&self) -> PreparedChallenge<'_> {
+        let purpose = Purpose::LoginCode;
+        PreparedChallenge {
+            user: &self.user,
+            since: self.since,
+            max_sends: self.max_sends,
+            notification: NewNotification {
+                id: &self.notification_id,
+                user_id: &self.user.id,
+                contract_id: &self.user.contract_id,
+                channel: purpose.channel().as_str(),
+                purpose: purpose.as_str(),
+                recipient_masked: &self.masked,
+                payload_sealed: &self.payload_sealed,
+                now: self.now_ms,
+            },
+            challenge: NewChallenge {
+                id: &self.challenge_id,
+                login_id: &self.login_id,
+                user_id: &self.user.id,
+                ip: &self.ip,
+                device_id: &self.device_id,
+                user_agent: self.user_agent.as_deref(),
+                country: self.country.as_deref(),
+                code_hash: &self.code_hash,
+                code_expires_at: self.code_expires_at,
+                now: self.now_ms,
+            },
+        }
+    }
 }
 
 /// What a challenge records of its login.
@@ -42,11 +90,33 @@ struct LoginContext<'a> {
     reasons: &'a [String],
 }
 
-type Ctx = (String, users::UserRow, String, String, Option<String>, Actor, Vec<String>, Option<Prepared>);
+/// SQLite: the prepared challenges that arrived while the writer was busy
+/// are written by one job, in a few calls (`codes::insert_challenges_if_current`)
+/// instead of one round trip each. Answers, per challenge, whether it was
+/// written; one that was not takes the general path.
+pub struct FastChallenges;
 
-fn ctx_of(ctx: &Ctx) -> LoginContext<'_> {
-    let (login_id, _, ip, device_id, country, actor, reasons, _) = ctx;
-    LoginContext { login_id, ip, device_id, country: country.as_deref(), actor, reasons }
+impl Gathered for FastChallenges {
+    type Item = FastChallenge;
+    type Out = bool;
+    type Error = ApiError;
+
+    fn run<'c>(
+        &'c self,
+        c: &'c mut Conn,
+        items: &'c [FastChallenge],
+    ) -> BoxFuture<'c, Result<(Vec<bool>, Vec<Event>), ApiError>> {
+        Box::pin(async move {
+            let prepared: Vec<PreparedChallenge<'_>> = items.iter().map(FastChallenge::as_prepared).collect();
+            // An error here: a failed call could not be undone, so the
+            // batch must not commit.
+            let done = codes::insert_challenges_if_current(c, &prepared)
+                .await
+                .map_err(|error| ApiError { broken: true, ..error.into() })?;
+            let events = items.iter().zip(&done).filter(|(_, done)| **done).map(|(f, _)| f.event.clone()).collect();
+            Ok((done, events))
+        })
+    }
 }
 
 impl App {
@@ -128,55 +198,45 @@ impl App {
 
         self.ensure_unlocked(&user, now)?;
         // SQLite: the code, its hash and the sealed SMS are made here, on
-        // the request's task, so that the writer's job is one round trip.
-        let prepared = match self.store.engine() {
-            Engine::Sqlite => self.prepare_challenge(&user, now),
-            Engine::Postgres => None,
-        };
-        let atomic = prepared.is_some();
+        // the request's task; the writer only stores them, with the other
+        // challenges waiting (`FastChallenges`).
+        if self.store.engine() == Engine::Sqlite {
+            let login = LoginContext {
+                login_id: &login_id,
+                ip: &ip_text,
+                device_id: &device_id,
+                country: country.as_deref(),
+                actor: &actor,
+                reasons: &reasons,
+            };
+            if let Some(fast) = self.prepare_challenge(&user, login, now) {
+                let challenge_id = fast.challenge_id.clone();
+                if self.fast_challenges.submit(fast).await? {
+                    self.outbox_wake.notify_one();
+                    return Ok(LoginResponse {
+                        login_id,
+                        decision: Decision::Challenge,
+                        challenge_id: Some(challenge_id),
+                        reasons,
+                        suggest_two_factor_setup: false,
+                    });
+                }
+            }
+        }
+        // The general path: the user read again under the writer's lock,
+        // which gives the exact refusal when the snapshot no longer holds.
         let app = Arc::clone(self);
-        let ctx: Arc<Ctx> =
-            Arc::new((login_id.clone(), user, ip_text, device_id, country, actor, reasons.clone(), prepared));
+        let ctx = Arc::new((login_id.clone(), user.id, ip_text, device_id, country, actor, reasons.clone()));
         let job = work(move |c| {
             let (app, ctx) = (Arc::clone(&app), Arc::clone(&ctx));
             Box::pin(async move {
-                let (login_id, user, ip_text, device_id, country, actor, reasons, prepared) = &*ctx;
-                let general = |c| {
-                    app.challenge_writes(
-                        c,
-                        login_id,
-                        &user.id,
-                        ip_text,
-                        device_id,
-                        country.as_deref(),
-                        actor,
-                        reasons,
-                        now,
-                    )
-                };
-                let Some(prepared) = prepared else {
-                    return general(c).await;
-                };
-                // Run without the writer's savepoint (`submit_atomic`):
-                // each path undoes its own writes when it fails.
-                if let Some(done) = app.challenge_if_current(c, user, prepared, ctx_of(&ctx), now).await? {
-                    return Ok(done);
-                }
-                if let Err(error) = raw(c, "SAVEPOINT slow").await {
-                    return Err(error.into());
-                }
-                let ran = general(&mut *c).await;
-                let end = match ran {
-                    Ok(_) => raw(c, "RELEASE SAVEPOINT slow").await,
-                    Err(_) => raw(c, "ROLLBACK TO SAVEPOINT slow; RELEASE SAVEPOINT slow").await,
-                };
-                match (ran, end) {
-                    (ran, Ok(())) => ran,
-                    (_, Err(error)) => Err(ApiError { broken: true, ..error.into() }),
-                }
+                let (login_id, user_id, ip_text, device_id, country, actor, reasons) = &*ctx;
+                let login =
+                    LoginContext { login_id, ip: ip_text, device_id, country: country.as_deref(), actor, reasons };
+                app.challenge_writes(c, user_id, login, now).await
             })
         });
-        let challenge_id = if atomic { self.writer.submit_atomic(job).await? } else { self.writer.submit(job).await? };
+        let challenge_id = self.writer.submit(job).await?;
         self.outbox_wake.notify_one();
         Ok(LoginResponse {
             login_id,
@@ -190,79 +250,39 @@ impl App {
     /// A challenge made ready from the decision's snapshot of the user
     /// (`None` if the snapshot has no usable phone: the general path then
     /// gives the error).
-    fn prepare_challenge(&self, user: &users::UserRow, now: time::OffsetDateTime) -> Option<Prepared> {
+    fn prepare_challenge(
+        &self,
+        user: &users::UserRow,
+        login: LoginContext<'_>,
+        now: time::OffsetDateTime,
+    ) -> Option<FastChallenge> {
         let phone = self.current_phone(user).ok()?;
+        let LoginContext { login_id, ip, device_id, country, actor, reasons } = login;
         let challenge_id = random_id("ch_");
         let code = OtpCode::generate(&mut rand::rngs::OsRng, self.codes.length);
         let code_hash = self.keys.code.hash(&challenge_id, &code).to_hex();
         let body = super::messages::sms_body(Purpose::LoginCode, code.reveal(), self.codes.ttl.whole_minutes());
-        Some(Prepared {
-            challenge_id,
+        let now_ms = to_ms(now);
+        let detail =
+            json!({ "login_id": login_id, "challenge_id": challenge_id, "reasons": reasons, "country": country });
+        Some(FastChallenge {
+            event: user_event(user, "login.challenged", actor, detail, now_ms),
+            user: user.clone(),
+            login_id: login_id.to_owned(),
+            ip: ip.to_owned(),
+            device_id: device_id.to_owned(),
+            user_agent: actor.user_agent.clone(),
+            country: country.map(str::to_owned),
             code_hash,
             code_expires_at: to_ms(self.codes.expiry(now)),
             notification_id: random_id("n_"),
             masked: phone.masked,
             payload_sealed: self.seal_payload(&phone.e164, None, &body),
-        })
-    }
-
-    /// SQLite: a prepared challenge's writes in one round trip, if the
-    /// user's row still holds what the snapshot said (2FA on, same phone
-    /// and contract, same lock) and the number is under its send limit.
-    /// `None` (nothing written) otherwise: the caller takes the general
-    /// path, which reads the user again and answers exactly.
-    async fn challenge_if_current(
-        &self,
-        c: &mut Conn,
-        user: &users::UserRow,
-        p: &Prepared,
-        login: LoginContext<'_>,
-        now: time::OffsetDateTime,
-    ) -> ApiResult<Option<(String, Vec<Event>)>> {
-        let LoginContext { login_id, ip, device_id, country, actor, reasons } = login;
-        let now_ms = to_ms(now);
-        let purpose = Purpose::LoginCode;
-        let prepared = PreparedChallenge {
-            user,
             since: to_ms(self.sends.window_start(now)),
             max_sends: i64::from(self.sends.max_sends),
-            notification: NewNotification {
-                id: &p.notification_id,
-                user_id: &user.id,
-                contract_id: &user.contract_id,
-                channel: purpose.channel().as_str(),
-                purpose: purpose.as_str(),
-                recipient_masked: &p.masked,
-                payload_sealed: &p.payload_sealed,
-                now: now_ms,
-            },
-            challenge: NewChallenge {
-                id: &p.challenge_id,
-                login_id,
-                user_id: &user.id,
-                ip,
-                device_id,
-                user_agent: actor.user_agent.as_deref(),
-                country,
-                code_hash: &p.code_hash,
-                code_expires_at: p.code_expires_at,
-                now: now_ms,
-            },
-        };
-        match codes::insert_challenge_if_current(c, &prepared).await {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(error) => {
-                // Undone: the job fails cleanly; not undone: the batch
-                // must not commit.
-                let broken = codes::undo_challenge_if_current(c).await.is_err();
-                return Err(ApiError { broken, ..error.into() });
-            }
-        }
-        let detail =
-            json!({ "login_id": login_id, "challenge_id": p.challenge_id, "reasons": reasons, "country": country });
-        let event = user_event(user, "login.challenged", actor, detail, now_ms);
-        Ok(Some((p.challenge_id.clone(), vec![event])))
+            now_ms,
+            challenge_id,
+        })
     }
 
     /// A challenge's writes, in the writer's transaction: the user is read
@@ -270,19 +290,14 @@ impl App {
     /// locked, since the decision's snapshot), then a code is sent (send
     /// limit checked) and the challenge stored. Returns the challenge id
     /// and the `login.challenged` event.
-    #[allow(clippy::too_many_arguments)]
     async fn challenge_writes(
         &self,
         c: &mut Conn,
-        login_id: &str,
         user_id: &str,
-        ip_text: &str,
-        device_id: &str,
-        country: Option<&str>,
-        actor: &Actor,
-        reasons: &[String],
+        login: LoginContext<'_>,
         now: time::OffsetDateTime,
     ) -> ApiResult<(String, Vec<Event>)> {
+        let LoginContext { login_id, ip, device_id, country, actor, reasons } = login;
         let now_ms = to_ms(now);
         let user = lock_user(c, self.store.engine(), user_id).await?;
         self.ensure_unlocked(&user, now)?;
@@ -295,7 +310,7 @@ impl App {
                 id: &challenge_id,
                 login_id,
                 user_id: &user.id,
-                ip: ip_text,
+                ip,
                 device_id,
                 user_agent: actor.user_agent.as_deref(),
                 country,

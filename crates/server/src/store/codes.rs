@@ -345,7 +345,7 @@ pub async fn remember(c: &mut Conn, user: &str, kind: &str, value: &str, now: i6
 }
 
 /// A login challenge prepared outside the writer from a snapshot of the
-/// user (SQLite's one-round-trip path, see `insert_challenge_if_current`).
+/// user (SQLite's one-call path, see `insert_challenges_if_current`).
 pub struct PreparedChallenge<'a> {
     /// The snapshot: the row must still hold these values.
     pub user: &'a UserRow,
@@ -356,76 +356,122 @@ pub struct PreparedChallenge<'a> {
     pub challenge: NewChallenge<'a>,
 }
 
-/// SQLite only, in the writer's transaction: records the send, queues the
-/// SMS and stores the challenge as one multi-statement round trip — if,
-/// and only if, the user's row still holds the snapshot's 2FA state,
-/// phone, contract and lock (`locked_until`), and the number is under its
-/// send limit (counted and recorded in the same statement, under
-/// SQLite's write lock). Returns false, having written nothing, if any of
-/// that does not hold: the caller then takes the general path, which
-/// reads the user again and gives the exact refusal.
-///
-/// The statements run in a savepoint `fast` of their own: on an error
-/// the caller must run `undo_challenge_if_current` (whatever was written
-/// is then gone) before going on.
-pub async fn insert_challenge_if_current(c: &mut Conn, p: &PreparedChallenge<'_>) -> sqlx::Result<bool> {
-    // Anonymous `?` are numbered on across the statements of one string;
-    // each INSERT after the first runs only if the one before it inserted
-    // its row (`changes()`: the rows of the last finished INSERT).
-    const SQL: &str = "SAVEPOINT fast; \
-         INSERT INTO code_sends (phone_digest, sent_at) \
-         SELECT phone_digest, ? FROM users WHERE id = ? AND contract_id = ? AND enabled_at IS NOT NULL \
-         AND phone_sealed = ? AND phone_masked = ? AND phone_digest = ? AND locked_until IS ? \
-         AND (SELECT COUNT(*) FROM code_sends WHERE phone_digest = ? AND sent_at > ?) < ?; \
-         INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
-         payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
-         SELECT ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ? WHERE changes() = 1; \
-         INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, status, \
-         code_hash, code_expires_at, code_wrong, created_at) \
-         SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0, ? WHERE changes() = 1 RETURNING id; \
-         RELEASE SAVEPOINT fast";
-    let (u, n, ch) = (p.user, &p.notification, &p.challenge);
-    let (Some(sealed), Some(masked), Some(digest)) = (&u.phone_sealed, &u.phone_masked, &u.phone_digest) else {
-        return Ok(false);
-    };
-    // `fetch_all`: every statement runs (a fetch of one row would stop
-    // after the challenge's, before the savepoint's release).
-    let send = sqlx::query(SQL)
-        .bind(ch.now)
-        .bind(&u.id)
-        .bind(&u.contract_id)
-        .bind(sealed)
-        .bind(masked)
-        .bind(digest)
-        .bind(u.locked_until)
-        .bind(digest)
-        .bind(p.since)
-        .bind(p.max_sends);
-    let rows = super::outbox::bind_new(send, n)
-        .bind(ch.id)
-        .bind(ch.login_id)
-        .bind(ch.user_id)
-        .bind(ch.ip)
-        .bind(ch.device_id)
-        .bind(ch.user_agent)
-        .bind(ch.country)
-        .bind(ch.code_hash)
-        .bind(ch.code_expires_at)
-        .bind(ch.now)
-        .fetch_all(c)
-        .await?;
-    match rows.as_slice() {
-        [] => Ok(false),
-        [row] if row.try_get::<String, _>(0)? == ch.id => Ok(true),
-        // Cannot happen; the caller undoes the savepoint.
-        _ => Err(sqlx::Error::Protocol(format!("a challenge's INSERT returned {} rows", rows.len()))),
-    }
+/// The most challenges `insert_challenges_if_current` writes in one call.
+pub const CHALLENGES_PER_CALL: usize = 64;
+
+/// One challenge's statements in the one-call path. Anonymous `?` are
+/// numbered on across the statements of one string; each INSERT after the
+/// first runs only if the one before it inserted its row (`changes()`: the
+/// rows of the last finished INSERT).
+const ONE_CHALLENGE: &str = "INSERT INTO code_sends (phone_digest, sent_at) \
+     SELECT phone_digest, ? FROM users WHERE id = ? AND contract_id = ? AND enabled_at IS NOT NULL \
+     AND phone_sealed = ? AND phone_masked = ? AND phone_digest = ? AND locked_until IS ? \
+     AND (SELECT COUNT(*) FROM code_sends WHERE phone_digest = ? AND sent_at > ?) < ?; \
+     INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
+     payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
+     SELECT ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ? WHERE changes() = 1; \
+     INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, status, \
+     code_hash, code_expires_at, code_wrong, created_at) \
+     SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0, ? WHERE changes() = 1 RETURNING id; ";
+
+/// The statement for `n` challenges (`n` a power of two up to
+/// `CHALLENGES_PER_CALL`): only these sizes are used, so each is prepared
+/// once and then found in the connection's statement cache.
+fn challenges_sql(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (0..=CHALLENGES_PER_CALL.trailing_zeros())
+            .map(|bits| format!("SAVEPOINT fast; {}RELEASE SAVEPOINT fast", ONE_CHALLENGE.repeat(1 << bits)))
+            .collect()
+    });
+    debug_assert!(n.is_power_of_two() && n <= CHALLENGES_PER_CALL);
+    &all[n.trailing_zeros() as usize]
 }
 
-/// Undoes a failed `insert_challenge_if_current`. An error here means its
-/// writes may still be in the transaction.
-pub async fn undo_challenge_if_current(c: &mut Conn) -> sqlx::Result<()> {
-    super::raw(c, "ROLLBACK TO SAVEPOINT fast; RELEASE SAVEPOINT fast").await
+/// SQLite only, in the writer's transaction: for each prepared challenge,
+/// records the send, queues the SMS and stores the challenge — if, and
+/// only if, the user's row still holds the snapshot's 2FA state, phone,
+/// contract and lock (`locked_until`), and the number is under its send
+/// limit (counted and recorded in the same statement, under SQLite's write
+/// lock, so challenges to one number in one call count each other).
+/// Answers, per challenge in order, whether it was written: one that was
+/// not has written nothing, and the caller takes the general path for it,
+/// which reads the user again and gives the exact refusal.
+///
+/// The challenges go in as few calls as the powers of two in their count
+/// (at most `CHALLENGES_PER_CALL` each), each call one round trip in a
+/// savepoint of its own. A call that fails is rolled back whole and its
+/// challenges answered false. `Err` means a failed call could not be
+/// rolled back: its writes may still be in the transaction, which must not
+/// commit.
+pub async fn insert_challenges_if_current(c: &mut Conn, all: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
+    let mut done = Vec::with_capacity(all.len());
+    let mut rest = all;
+    while !rest.is_empty() {
+        let n = 1usize << rest.len().min(CHALLENGES_PER_CALL).ilog2();
+        let (call, next) = rest.split_at(n);
+        rest = next;
+        match challenges_call(c, call).await {
+            Ok(written) => done.extend(written),
+            Err(error) => {
+                tracing::warn!(%error, challenges = n, "one-call challenge writes failed; taking the general path");
+                super::raw(c, "ROLLBACK TO SAVEPOINT fast; RELEASE SAVEPOINT fast").await?;
+                done.extend(std::iter::repeat_n(false, n));
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// One call of `insert_challenges_if_current`; `call.len()` is a power of two.
+async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
+    let mut query = sqlx::query(challenges_sql(call.len()));
+    let mut expected = Vec::with_capacity(call.len());
+    for p in call {
+        let (u, n, ch) = (p.user, &p.notification, &p.challenge);
+        // A snapshot without a phone matches no row (`= NULL` is never
+        // true): nothing of its challenge is written.
+        expected.push(ch.id);
+        query = query
+            .bind(ch.now)
+            .bind(&u.id)
+            .bind(&u.contract_id)
+            .bind(u.phone_sealed.as_deref())
+            .bind(u.phone_masked.as_deref())
+            .bind(u.phone_digest.as_deref())
+            .bind(u.locked_until)
+            .bind(u.phone_digest.as_deref())
+            .bind(p.since)
+            .bind(p.max_sends);
+        query = super::outbox::bind_new(query, n)
+            .bind(ch.id)
+            .bind(ch.login_id)
+            .bind(ch.user_id)
+            .bind(ch.ip)
+            .bind(ch.device_id)
+            .bind(ch.user_agent)
+            .bind(ch.country)
+            .bind(ch.code_hash)
+            .bind(ch.code_expires_at)
+            .bind(ch.now);
+    }
+    // `fetch_all`: every statement runs (a fetch of one row would stop at
+    // the first challenge's, before the savepoint's release).
+    let rows = query.fetch_all(c).await?;
+    let mut written = Vec::with_capacity(rows.len());
+    for row in &rows {
+        written.push(row.try_get::<String, _>(0)?);
+    }
+    // The RETURNING rows come in the order of the challenges.
+    let mut returned = written.iter().peekable();
+    let done: Vec<bool> = expected.iter().map(|id| returned.next_if(|r| r.as_str() == *id).is_some()).collect();
+    if returned.next().is_some() {
+        return Err(sqlx::Error::Protocol(format!(
+            "{} challenge INSERTs returned rows {written:?} that do not match their ids",
+            call.len()
+        )));
+    }
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -487,9 +533,10 @@ mod tests {
             },
         };
         let mut tx = store.begin().await.unwrap();
-        let done = insert_challenge_if_current(&mut tx, &p).await.unwrap();
+        let done = insert_challenges_if_current(&mut tx, std::slice::from_ref(&p)).await.unwrap();
         tx.commit().await.unwrap();
-        done
+        assert_eq!(done.len(), 1);
+        done[0]
     }
 
     /// The one-round-trip challenge writes all three rows, or — when the
@@ -546,6 +593,100 @@ mod tests {
         assert_eq!(all().await, (4, 4, 4));
         assert_eq!(rows("SELECT COUNT(*) FROM challenges WHERE id = 'ch-5' AND status = 'pending'").await, 1);
         assert_eq!(rows("SELECT COUNT(*) FROM notifications WHERE id = 'n-5' AND status = 'queued'").await, 1);
+        store.close().await;
+    }
+
+    /// Many challenges in one go (100: calls of 64, 32 and 4): each is
+    /// written or not on its own — a stale snapshot or a number at its
+    /// limit, counting the sends of earlier challenges of the same call —
+    /// and a call that fails is rolled back whole while the others stay.
+    #[tokio::test]
+    async fn many_prepared_challenges_are_each_written_or_not_and_a_failed_call_leaves_nothing() {
+        let (_dir, store) = store().await;
+        let mut c = store.pool().acquire().await.unwrap();
+        for k in 2..=4 {
+            sqlx::query(&format!(
+                "INSERT INTO users (id, contract_id, email, display_name, phone_sealed, phone_masked, phone_digest, \
+                 enabled_at, failed_codes, created_at, updated_at) \
+                 VALUES ('u-{k}', 'c-1', 'u{k}@x.test', 'U', 'sealed-{k}', '+44•••5{k}', 'digest-{k}', 1, 0, 1, 1)"
+            ))
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        }
+        let mut users = Vec::new();
+        for k in 1..=4 {
+            users.push(users::find_user(&mut c, &format!("u-{k}")).await.unwrap().unwrap());
+        }
+        drop(c);
+        // u-4's snapshot is stale: its phone changed since.
+        users[3].phone_sealed = Some("older".into());
+        let ids: Vec<(String, String)> = (0..100)
+            .map(|i| {
+                // Challenge 99 reuses 98's id: the last call (96..100) fails.
+                let ch = if i == 99 { "ch-98".to_owned() } else { format!("ch-{i}") };
+                (ch, format!("n-{i}"))
+            })
+            .collect();
+        let prepared: Vec<PreparedChallenge<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, (ch, nid))| {
+                let user = &users[i % 4];
+                PreparedChallenge {
+                    user,
+                    since: 0,
+                    max_sends: 20,
+                    notification: NewNotification {
+                        id: nid,
+                        user_id: &user.id,
+                        contract_id: &user.contract_id,
+                        channel: "sms",
+                        purpose: "login_code",
+                        recipient_masked: "+44•••56",
+                        payload_sealed: "sealed-sms",
+                        now: 10,
+                    },
+                    challenge: NewChallenge {
+                        id: ch,
+                        login_id: "lg-1",
+                        user_id: &user.id,
+                        ip: "198.51.100.1",
+                        device_id: "d-1",
+                        user_agent: None,
+                        country: None,
+                        code_hash: "hash",
+                        code_expires_at: 600_000,
+                        now: 10,
+                    },
+                }
+            })
+            .collect();
+        let mut tx = store.begin().await.unwrap();
+        let done = insert_challenges_if_current(&mut tx, &prepared).await.unwrap();
+        tx.commit().await.unwrap();
+        // Users 1–3: their first 20 (i < 80) go out; u-4: none; the last
+        // call's four: none.
+        let expected: Vec<bool> = (0..100).map(|i| i < 80 && i % 4 != 3).collect();
+        assert_eq!(done, expected);
+        let rows = |s: &'static str| count(&store, s);
+        assert_eq!(rows("SELECT COUNT(*) FROM code_sends").await, 60);
+        assert_eq!(rows("SELECT COUNT(*) FROM notifications").await, 60);
+        assert_eq!(rows("SELECT COUNT(*) FROM challenges").await, 60);
+        for (i, written) in expected.iter().enumerate() {
+            let sql = format!(
+                "SELECT COUNT(*) FROM challenges c JOIN notifications n ON n.id = 'n-{i}' WHERE c.id = 'ch-{i}'"
+            );
+            let found = sqlx::query_as::<_, (i64,)>(&sql).fetch_one(store.pool()).await.unwrap().0;
+            assert_eq!(found, i64::from(*written), "challenge {i}");
+        }
+        for k in 1..=3 {
+            let sql = format!(
+                "SELECT COUNT(*) FROM code_sends WHERE phone_digest = 'digest{}'",
+                if k == 1 { String::new() } else { format!("-{k}") }
+            );
+            assert_eq!(sqlx::query_as::<_, (i64,)>(&sql).fetch_one(store.pool()).await.unwrap().0, 20, "u-{k}");
+        }
         store.close().await;
     }
 }

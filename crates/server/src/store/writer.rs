@@ -36,6 +36,7 @@
 use super::audit::{self, NewEvent};
 use super::{raw, Conn, Engine, Store};
 use futures_util::future::BoxFuture;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tollgate_core::audit::ActorKind;
 
@@ -246,6 +247,146 @@ impl Writer {
     }
 }
 
+/// Writes that many requests of one kind can share one job, run as few
+/// database calls (see `Gather`).
+pub trait Gathered: Send + Sync + 'static {
+    type Item: Send + Sync + 'static;
+    type Out: Send + 'static;
+    type Error: JobError + Clone;
+    /// Runs the writes of `items`, on the writer's transaction without a
+    /// savepoint of the writer's (as `Writer::submit_atomic`): answers one
+    /// `Out` per item, in order, and the events to append. On `Err`
+    /// nothing of it may be left written, unless the error is `broken()`.
+    fn run<'c>(
+        &'c self,
+        c: &'c mut Conn,
+        items: &'c [Self::Item],
+    ) -> BoxFuture<'c, Result<(Vec<Self::Out>, Vec<Event>), Self::Error>>;
+}
+
+/// Gathers requests of one kind into one writer job. The first request
+/// that finds no job scheduled submits one; every request that arrives
+/// before the writer runs that job joins it, and the job takes all of them
+/// when it runs. So under load a job holds what arrived while the writer
+/// was busy with the batch before — many requests, one job — and with no
+/// load it holds one request and costs what a job of its own would.
+///
+/// Each request is answered once the batch that wrote its job is durable,
+/// with its own `Out` (or, if the job or its batch failed, the error).
+pub struct Gather<G: Gathered> {
+    inner: Arc<GatherInner<G>>,
+    writer: Writer,
+}
+
+impl<G: Gathered> Clone for Gather<G> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner), writer: self.writer.clone() }
+    }
+}
+
+impl<G: Gathered> std::fmt::Debug for Gather<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gather").finish_non_exhaustive()
+    }
+}
+
+type Answer<G> = oneshot::Sender<Result<<G as Gathered>::Out, <G as Gathered>::Error>>;
+
+struct GatherInner<G: Gathered> {
+    runner: G,
+    queue: Mutex<Waiting<G>>,
+}
+
+struct Waiting<G: Gathered> {
+    items: Vec<G::Item>,
+    answers: Vec<Answer<G>>,
+    /// A job is submitted and has not yet taken the waiting requests.
+    scheduled: bool,
+}
+
+/// What one job took from the queue: kept across a re-run of the job.
+struct Taken<G: Gathered> {
+    items: std::sync::OnceLock<Vec<G::Item>>,
+    answers: Mutex<Vec<Answer<G>>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<G: Gathered> Gather<G> {
+    pub fn new(writer: Writer, runner: G) -> Self {
+        let queue = Mutex::new(Waiting { items: Vec::new(), answers: Vec::new(), scheduled: false });
+        Self { inner: Arc::new(GatherInner { runner, queue }), writer }
+    }
+
+    /// Joins the next job; answers once its batch is durable.
+    pub async fn submit(&self, item: G::Item) -> Result<G::Out, G::Error> {
+        let (answer, answered) = oneshot::channel();
+        let schedule = {
+            let mut queue = locked(&self.inner.queue);
+            queue.items.push(item);
+            queue.answers.push(answer);
+            !std::mem::replace(&mut queue.scheduled, true)
+        };
+        if schedule {
+            // A task of its own answers the job's requests: none of them
+            // may wait for another one's (cancellable) future.
+            tokio::spawn(self.clone().job());
+        }
+        answered.await.unwrap_or_else(|_| Err(G::Error::from_db(sqlx::Error::PoolClosed)))
+    }
+
+    async fn job(self) {
+        let taken: Arc<Taken<G>> =
+            Arc::new(Taken { items: std::sync::OnceLock::new(), answers: Mutex::new(Vec::new()) });
+        let (inner, mine) = (Arc::clone(&self.inner), Arc::clone(&taken));
+        let ran = self
+            .writer
+            .submit_atomic(work(move |c| {
+                let (inner, mine) = (Arc::clone(&inner), Arc::clone(&mine));
+                Box::pin(async move {
+                    let items = mine.items.get_or_init(|| {
+                        let mut queue = locked(&inner.queue);
+                        queue.scheduled = false;
+                        *locked(&mine.answers) = std::mem::take(&mut queue.answers);
+                        std::mem::take(&mut queue.items)
+                    });
+                    inner.runner.run(c, items).await
+                })
+            }))
+            .await;
+        let answers = if taken.items.get().is_some() {
+            std::mem::take(&mut *locked(&taken.answers))
+        } else {
+            // The job never ran (its batch failed first): whoever waits
+            // now is answered that failure.
+            let mut queue = locked(&self.inner.queue);
+            queue.scheduled = false;
+            queue.items.clear();
+            std::mem::take(&mut queue.answers)
+        };
+        match ran {
+            Ok(outs) if outs.len() == answers.len() => {
+                for (answer, out) in answers.into_iter().zip(outs) {
+                    let _ = answer.send(Ok(out));
+                }
+            }
+            Ok(outs) => {
+                let why = format!("a gathered job answered {} of {} requests", outs.len(), answers.len());
+                for answer in answers {
+                    let _ = answer.send(Err(G::Error::from_db(sqlx::Error::Protocol(why.clone()))));
+                }
+            }
+            Err(error) => {
+                for answer in answers {
+                    let _ = answer.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
 async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>) {
     let mut again: Vec<Box<dyn Job>> = Vec::new();
     loop {
@@ -384,7 +525,7 @@ mod tests {
     use super::*;
     use crate::store::tokens;
 
-    #[derive(Debug, PartialEq)]
+    #[derive(Debug, Clone, PartialEq)]
     enum TestError {
         Refused,
         Db(String),
@@ -677,6 +818,84 @@ mod tests {
         let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
         assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
         assert_eq!(atomic_job(writer, 1_001, None).await, Ok(1_001));
+        store.close().await;
+    }
+
+    /// Writes `k-i` for each gathered `i` and answers `2 i`; a group that
+    /// holds `poison` is refused whole (its writes undone).
+    struct Doubler {
+        runs: std::sync::atomic::AtomicUsize,
+        largest: std::sync::atomic::AtomicUsize,
+        poison: usize,
+    }
+
+    impl Gathered for Doubler {
+        type Item = usize;
+        type Out = usize;
+        type Error = TestError;
+
+        fn run<'c>(
+            &'c self,
+            c: &'c mut Conn,
+            items: &'c [usize],
+        ) -> BoxFuture<'c, Result<(Vec<usize>, Vec<Event>), TestError>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.runs.fetch_add(1, SeqCst);
+            self.largest.fetch_max(items.len(), SeqCst);
+            Box::pin(async move {
+                super::raw(c, "SAVEPOINT mine").await.map_err(TestError::from_db)?;
+                for i in items {
+                    tokens::init_setting(c, &format!("k-{i}"), "v").await.map_err(TestError::from_db)?;
+                }
+                if items.contains(&self.poison) {
+                    super::raw(c, "ROLLBACK TO SAVEPOINT mine; RELEASE SAVEPOINT mine")
+                        .await
+                        .map_err(TestError::from_db)?;
+                    return Err(TestError::Refused);
+                }
+                super::raw(c, "RELEASE SAVEPOINT mine").await.map_err(TestError::from_db)?;
+                Ok((items.iter().map(|i| 2 * i).collect(), items.iter().map(|i| event(*i)).collect()))
+            })
+        }
+    }
+
+    /// Requests that arrive together share jobs; each gets its own answer;
+    /// a refused job answers its error to each of its requests and leaves
+    /// nothing of theirs; the rest is written and chained.
+    #[tokio::test]
+    async fn gathered_requests_share_jobs_and_get_their_own_answers() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (_dir, store) = store().await;
+        let doubler = Doubler { runs: 0.into(), largest: 0.into(), poison: 137 };
+        let gather = Gather::new(Writer::start(store.clone()), doubler);
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 1..=300 {
+            let gather = gather.clone();
+            tasks.spawn(async move { (i, gather.submit(i).await) });
+        }
+        let (mut ok, mut refused) = (Vec::new(), Vec::new());
+        for (i, answer) in tasks.join_all().await {
+            match answer {
+                Ok(out) => {
+                    assert_eq!(out, 2 * i);
+                    ok.push(i);
+                }
+                Err(TestError::Refused) => refused.push(i),
+                Err(e) => panic!("request {i}: {e:?}"),
+            }
+        }
+        assert!(refused.contains(&137), "{refused:?}");
+        assert_eq!(ok.len() + refused.len(), 300);
+        let runs = gather.inner.runner.runs.load(SeqCst);
+        let largest = gather.inner.runner.largest.load(SeqCst);
+        assert!(runs < 300 && largest > 1, "{runs} jobs for 300 requests, the largest of {largest}");
+        ok.sort_unstable();
+        assert_eq!(keys(&store).await, ok);
+        let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
+        assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
+        // Alone, a request is a job of its own.
+        assert_eq!(gather.submit(1_000).await, Ok(2_000));
+        assert_eq!(gather.inner.runner.runs.load(SeqCst), runs + 1);
         store.close().await;
     }
 }
