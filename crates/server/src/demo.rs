@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::clock::{to_ms, SystemClock};
 use crate::config::{Config, EmailProvider, Secret, SmsProvider};
-use crate::crypto::{random_id, Keys};
+use crate::crypto::{ordered_id, Keys};
 use crate::startup::Server;
 use crate::store::audit::{self, NewEvent};
 use crate::store::{outbox, users};
@@ -196,7 +196,7 @@ async fn history(
     at: i64,
     failed: bool,
 ) -> anyhow::Result<()> {
-    let id = random_id("n_");
+    let id = ordered_id("n_");
     let sealed = app.keys.seal("{}");
     outbox::enqueue(
         c,

@@ -6,7 +6,7 @@
 use super::{messages, two_factor_status};
 use crate::app::App;
 use crate::clock::{from_ms, to_ms};
-use crate::crypto::random_id;
+use crate::crypto::ordered_id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::admin::{self, ContractSummaryRow};
 use crate::store::audit::{self, NewEvent};
@@ -347,7 +347,7 @@ impl App {
             events.push((now_ms, event));
             let (subject, body) = messages::disabled_by_manager(&self.config, user, now);
             let sealed = self.seal_payload(&user.email, Some(&subject), &body);
-            mails.push((random_id("n_"), mask_email(&user.email), sealed));
+            mails.push((ordered_id("n_"), mask_email(&user.email), sealed));
         }
         audit::append_batch(c, self.store.engine(), events).await?;
         let purpose = Purpose::TwoFactorDisabledByManager;

@@ -5,7 +5,7 @@
 use super::{lock_user, text_field, user_event, Actor};
 use crate::app::App;
 use crate::clock::to_ms;
-use crate::crypto::random_id;
+use crate::crypto::{ordered_id, random_id};
 use crate::error::{ApiError, ApiResult};
 use crate::store::codes::ChallengeRow;
 use crate::store::codes::{self, CodeOwner, NewChallenge, PreparedChallenge};
@@ -258,7 +258,7 @@ impl App {
     ) -> Option<FastChallenge> {
         let phone = self.current_phone(user).ok()?;
         let LoginContext { login_id, ip, device_id, country, actor, reasons } = login;
-        let challenge_id = random_id("ch_");
+        let challenge_id = ordered_id("ch_");
         let code = OtpCode::generate(&mut rand::rngs::OsRng, self.codes.length);
         let code_hash = self.keys.code.hash(&challenge_id, &code).to_hex();
         let body = super::messages::sms_body(Purpose::LoginCode, code.reveal(), self.codes.ttl.whole_minutes());
@@ -275,7 +275,7 @@ impl App {
             country: country.map(str::to_owned),
             code_hash,
             code_expires_at: to_ms(self.codes.expiry(now)),
-            notification_id: random_id("n_"),
+            notification_id: ordered_id("n_"),
             masked: phone.masked,
             payload_sealed: self.seal_payload(&phone.e164, None, &body),
             since: to_ms(self.sends.window_start(now)),
@@ -302,7 +302,7 @@ impl App {
         let user = lock_user(c, self.store.engine(), user_id).await?;
         self.ensure_unlocked(&user, now)?;
         let phone = self.current_phone(&user)?;
-        let challenge_id = random_id("ch_");
+        let challenge_id = ordered_id("ch_");
         let (hash, expires) = self.send_code(c, &user, &challenge_id, Purpose::LoginCode, &phone, now).await?;
         codes::insert_challenge(
             c,

@@ -11,7 +11,7 @@ pub mod provision;
 
 use crate::app::App;
 use crate::clock::from_ms;
-use crate::crypto::random_id;
+use crate::crypto::ordered_id;
 use crate::error::{ApiError, ApiResult};
 use crate::store::audit;
 use crate::store::codes::{self, CodeOwner};
@@ -223,7 +223,7 @@ impl App {
             c,
             self.store.engine(),
             outbox::NewNotification {
-                id: &random_id("n_"),
+                id: &ordered_id("n_"),
                 user_id: &user.id,
                 contract_id: &user.contract_id,
                 channel: purpose.channel().as_str(),

@@ -359,29 +359,63 @@ pub struct PreparedChallenge<'a> {
 /// The most challenges `insert_challenges_if_current` writes in one call.
 pub const CHALLENGES_PER_CALL: usize = 64;
 
-/// One challenge's statements in the one-call path. Anonymous `?` are
-/// numbered on across the statements of one string; each INSERT after the
-/// first runs only if the one before it inserted its row (`changes()`: the
-/// rows of the last finished INSERT).
-const ONE_CHALLENGE: &str = "INSERT INTO code_sends (phone_digest, sent_at) \
-     SELECT phone_digest, ? FROM users WHERE id = ? AND contract_id = ? AND enabled_at IS NOT NULL \
-     AND phone_sealed = ? AND phone_masked = ? AND phone_digest = ? AND locked_until IS ? \
-     AND (SELECT COUNT(*) FROM code_sends WHERE phone_digest = ? AND sent_at > ?) < ?; \
-     INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
-     payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
-     SELECT ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ? WHERE changes() = 1; \
-     INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, status, \
-     code_hash, code_expires_at, code_wrong, created_at) \
-     SELECT ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 0, ? WHERE changes() = 1 RETURNING id; ";
+/// SQLite, created on each writer connection (`Store::connect`): a view
+/// that takes a prepared challenge per row, and the trigger that writes it.
+/// For each row, in the order of the INSERT: records the send — only if
+/// the user's row still holds the snapshot and the number is under its
+/// limit — then queues the SMS and stores the challenge, each only if the
+/// statement before it inserted its row (`changes()` in a trigger body:
+/// the rows of the body's last finished statement). So a whole group of
+/// challenges is one INSERT statement: sqlx's SQLite worker answers every
+/// statement of a call with a message to the waiting task, and one message
+/// per challenge statement cost more than SQLite's own work.
+/// Temporary objects: private to the connection, never in the file, and
+/// nothing of them is resolved before the trigger first fires.
+pub(crate) const FAST_CHALLENGE_OBJECTS: &str = "\
+    CREATE TEMP VIEW IF NOT EXISTS fast_challenge (now, user_id, contract_id, phone_sealed, phone_masked, \
+    phone_digest, locked_until, since, max_sends, notification_id, channel, purpose, recipient_masked, \
+    payload_sealed, challenge_id, login_id, ip, device_id, user_agent, country, code_hash, code_expires_at) \
+    AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0; \
+    CREATE TEMP TRIGGER IF NOT EXISTS fast_challenge_write INSTEAD OF INSERT ON fast_challenge BEGIN \
+    INSERT INTO code_sends (phone_digest, sent_at) \
+    SELECT phone_digest, NEW.now FROM users WHERE id = NEW.user_id AND contract_id = NEW.contract_id \
+    AND enabled_at IS NOT NULL AND phone_sealed = NEW.phone_sealed AND phone_masked = NEW.phone_masked \
+    AND phone_digest = NEW.phone_digest AND locked_until IS NEW.locked_until \
+    AND (SELECT COUNT(*) FROM code_sends WHERE phone_digest = NEW.phone_digest AND sent_at > NEW.since) \
+    < NEW.max_sends; \
+    INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, payload_sealed, \
+    status, attempts, created_at, next_attempt_at, updated_at) \
+    SELECT NEW.notification_id, NEW.user_id, NEW.contract_id, NEW.channel, NEW.purpose, NEW.recipient_masked, \
+    NEW.payload_sealed, 'queued', 0, NEW.now, NEW.now, NEW.now WHERE changes() = 1; \
+    INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, status, code_hash, \
+    code_expires_at, code_wrong, created_at) \
+    SELECT NEW.challenge_id, NEW.login_id, NEW.user_id, NEW.ip, NEW.device_id, NEW.user_agent, NEW.country, \
+    'pending', NEW.code_hash, NEW.code_expires_at, 0, NEW.now WHERE changes() = 1; \
+    END;";
 
-/// The statement for `n` challenges (`n` a power of two up to
-/// `CHALLENGES_PER_CALL`): only these sizes are used, so each is prepared
-/// once and then found in the connection's statement cache.
+/// Values per row of `fast_challenge`.
+const FAST_CHALLENGE_COLUMNS: usize = 22;
+
+/// The call for `n` challenges (`n` a power of two up to
+/// `CHALLENGES_PER_CALL`): one INSERT of `n` rows into `fast_challenge`,
+/// then which of their ids are in `challenges`, as one row. Only these
+/// sizes are used, so each is prepared once and then found in the
+/// connection's statement cache.
 fn challenges_sql(n: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
         (0..=CHALLENGES_PER_CALL.trailing_zeros())
-            .map(|bits| format!("SAVEPOINT fast; {}RELEASE SAVEPOINT fast", ONE_CHALLENGE.repeat(1 << bits)))
+            .map(|bits| {
+                let n = 1usize << bits;
+                let row = format!("({})", vec!["?"; FAST_CHALLENGE_COLUMNS].join(", "));
+                format!(
+                    "SAVEPOINT fast; INSERT INTO fast_challenge VALUES {}; \
+                     SELECT group_concat(id, ' ') FROM challenges WHERE id IN ({}); RELEASE SAVEPOINT fast",
+                    vec![row; n].join(", "),
+                    vec!["?"; n].join(", ")
+                )
+            })
             .collect()
     });
     debug_assert!(n.is_power_of_two() && n <= CHALLENGES_PER_CALL);
@@ -426,12 +460,10 @@ pub async fn insert_challenges_if_current(c: &mut Conn, all: &[PreparedChallenge
 /// One call of `insert_challenges_if_current`; `call.len()` is a power of two.
 async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
     let mut query = sqlx::query(challenges_sql(call.len()));
-    let mut expected = Vec::with_capacity(call.len());
     for p in call {
         let (u, n, ch) = (p.user, &p.notification, &p.challenge);
         // A snapshot without a phone matches no row (`= NULL` is never
         // true): nothing of its challenge is written.
-        expected.push(ch.id);
         query = query
             .bind(ch.now)
             .bind(&u.id)
@@ -440,38 +472,34 @@ async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::
             .bind(u.phone_masked.as_deref())
             .bind(u.phone_digest.as_deref())
             .bind(u.locked_until)
-            .bind(u.phone_digest.as_deref())
             .bind(p.since)
-            .bind(p.max_sends);
-        query = super::outbox::bind_new(query, n)
+            .bind(p.max_sends)
+            .bind(n.id)
+            .bind(n.channel)
+            .bind(n.purpose)
+            .bind(n.recipient_masked)
+            .bind(n.payload_sealed)
             .bind(ch.id)
             .bind(ch.login_id)
-            .bind(ch.user_id)
             .bind(ch.ip)
             .bind(ch.device_id)
             .bind(ch.user_agent)
             .bind(ch.country)
             .bind(ch.code_hash)
-            .bind(ch.code_expires_at)
-            .bind(ch.now);
+            .bind(ch.code_expires_at);
     }
-    // `fetch_all`: every statement runs (a fetch of one row would stop at
-    // the first challenge's, before the savepoint's release).
+    for p in call {
+        query = query.bind(p.challenge.id);
+    }
+    // `fetch_all`: every statement runs (a fetch of one row would stop
+    // before the savepoint's release).
     let rows = query.fetch_all(c).await?;
-    let mut written = Vec::with_capacity(rows.len());
-    for row in &rows {
-        written.push(row.try_get::<String, _>(0)?);
-    }
-    // The RETURNING rows come in the order of the challenges.
-    let mut returned = written.iter().peekable();
-    let done: Vec<bool> = expected.iter().map(|id| returned.next_if(|r| r.as_str() == *id).is_some()).collect();
-    if returned.next().is_some() {
-        return Err(sqlx::Error::Protocol(format!(
-            "{} challenge INSERTs returned rows {written:?} that do not match their ids",
-            call.len()
-        )));
-    }
-    Ok(done)
+    let written = match rows.as_slice() {
+        [row] => row.try_get::<Option<String>, _>(0)?.unwrap_or_default(),
+        _ => return Err(sqlx::Error::Protocol(format!("the challenges' check returned {} rows", rows.len()))),
+    };
+    let written: std::collections::HashSet<&str> = written.split(' ').collect();
+    Ok(call.iter().map(|p| written.contains(p.challenge.id)).collect())
 }
 
 #[cfg(test)]

@@ -205,6 +205,14 @@ impl Store {
                         if background_checkpoints {
                             conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                         }
+                        // When SQLite starts the WAL over (a write after a
+                        // complete checkpoint, with no reader in the WAL),
+                        // the file is cut back to this size: under a
+                        // steady stream of commits that never happens and
+                        // the WAL grows (docs/BENCHMARKS.md), so after a
+                        // burst the disk space is given back.
+                        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                        conn.execute(codes::FAST_CHALLENGE_OBJECTS).await?;
                     }
                     Ok(())
                 })
@@ -400,6 +408,8 @@ mod tests {
         store.migrate().await.unwrap();
         let (auto,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint").fetch_one(store.pool()).await.unwrap();
         assert_eq!(auto, 0, "the writer does not checkpoint");
+        let (limit,): (i64,) = sqlx::query_as("PRAGMA journal_size_limit").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(limit, 64 << 20, "a restarted WAL is cut back to 64 MiB");
         for round in 0..3 {
             for i in 0..200 {
                 tokens::init_setting(&mut store.pool().acquire().await.unwrap(), &format!("k-{round}-{i}"), "v")
