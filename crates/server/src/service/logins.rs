@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::codes::ChallengeRow;
 use crate::store::codes::{self, CodeOwner, NewChallenge, PreparedChallenge};
 use crate::store::outbox::NewNotification;
-use crate::store::writer::{work, Event, Gathered};
+use crate::store::writer::{work, Answers, Event, Gathered};
 use crate::store::{users, Conn, Engine};
 use futures_util::future::BoxFuture;
 use serde_json::json;
@@ -105,7 +105,7 @@ impl Gathered for FastChallenges {
         &'c self,
         c: &'c mut Conn,
         items: &'c [FastChallenge],
-    ) -> BoxFuture<'c, Result<(Vec<bool>, Vec<Event>), ApiError>> {
+    ) -> BoxFuture<'c, Result<Answers<bool>, ApiError>> {
         Box::pin(async move {
             let prepared: Vec<PreparedChallenge<'_>> = items.iter().map(FastChallenge::as_prepared).collect();
             // An error here: a failed call could not be undone, so the

@@ -462,6 +462,8 @@ async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::
     let mut query = sqlx::query(challenges_sql(call.len()));
     for p in call {
         let (u, n, ch) = (p.user, &p.notification, &p.challenge);
+        // The three rows share the user's id and contract and one time.
+        debug_assert!(n.user_id == u.id && ch.user_id == u.id && n.contract_id == u.contract_id && n.now == ch.now);
         // A snapshot without a phone matches no row (`= NULL` is never
         // true): nothing of its challenge is written.
         query = query

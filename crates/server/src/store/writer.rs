@@ -32,6 +32,9 @@
 //! A job must not be cancelled half-way, which is why it runs on this task
 //! and not on the request's (a client that disconnects drops its request
 //! future, never a job).
+//!
+//! `Gather` puts many requests of one kind into one job, so that their
+//! writes can be one database call (SQLite's login challenges).
 
 use super::audit::{self, NewEvent};
 use super::{raw, Conn, Engine, Store};
@@ -247,6 +250,10 @@ impl Writer {
     }
 }
 
+/// What a gathered job answers: one `Out` per request, in order, and the
+/// events to append.
+pub type Answers<O> = (Vec<O>, Vec<Event>);
+
 /// Writes that many requests of one kind can share one job, run as few
 /// database calls (see `Gather`).
 pub trait Gathered: Send + Sync + 'static {
@@ -261,7 +268,7 @@ pub trait Gathered: Send + Sync + 'static {
         &'c self,
         c: &'c mut Conn,
         items: &'c [Self::Item],
-    ) -> BoxFuture<'c, Result<(Vec<Self::Out>, Vec<Event>), Self::Error>>;
+    ) -> BoxFuture<'c, Result<Answers<Self::Out>, Self::Error>>;
 }
 
 /// Gathers requests of one kind into one writer job. The first request
@@ -834,11 +841,7 @@ mod tests {
         type Out = usize;
         type Error = TestError;
 
-        fn run<'c>(
-            &'c self,
-            c: &'c mut Conn,
-            items: &'c [usize],
-        ) -> BoxFuture<'c, Result<(Vec<usize>, Vec<Event>), TestError>> {
+        fn run<'c>(&'c self, c: &'c mut Conn, items: &'c [usize]) -> BoxFuture<'c, Result<Answers<usize>, TestError>> {
             use std::sync::atomic::Ordering::SeqCst;
             self.runs.fetch_add(1, SeqCst);
             self.largest.fetch_max(items.len(), SeqCst);
