@@ -531,16 +531,21 @@ mod tests {
         sqlx::query_as::<_, (i64,)>(sql).fetch_one(store.pool()).await.unwrap().0
     }
 
-    /// Tries a challenge `ch-{n}` from `user` (the snapshot) at `now`, with
-    /// a limit of 3 sends since 0.
-    async fn try_challenge(store: &Store, user: &UserRow, n: usize, now: i64) -> bool {
-        let (ch, nid) = (format!("ch-{n}"), format!("n-{n}"));
-        let p = PreparedChallenge {
+    /// A challenge `ch` with its SMS `nid` from `user` (the snapshot) at
+    /// `now`, under a limit of `limit.1` sends after `limit.0`.
+    fn prepared<'a>(
+        user: &'a UserRow,
+        ch: &'a str,
+        nid: &'a str,
+        limit: (i64, i64),
+        now: i64,
+    ) -> PreparedChallenge<'a> {
+        PreparedChallenge {
             user,
-            since: 0,
-            max_sends: 3,
+            since: limit.0,
+            max_sends: limit.1,
             notification: NewNotification {
-                id: &nid,
+                id: nid,
                 user_id: &user.id,
                 contract_id: &user.contract_id,
                 channel: "sms",
@@ -550,7 +555,7 @@ mod tests {
                 now,
             },
             challenge: NewChallenge {
-                id: &ch,
+                id: ch,
                 login_id: "lg-1",
                 user_id: &user.id,
                 ip: "198.51.100.1",
@@ -561,7 +566,14 @@ mod tests {
                 code_expires_at: now + 600_000,
                 now,
             },
-        };
+        }
+    }
+
+    /// Tries a challenge `ch-{n}` from `user` (the snapshot) at `now`, with
+    /// a limit of 3 sends since 0.
+    async fn try_challenge(store: &Store, user: &UserRow, n: usize, now: i64) -> bool {
+        let (ch, nid) = (format!("ch-{n}"), format!("n-{n}"));
+        let p = prepared(user, &ch, &nid, (0, 3), now);
         let mut tx = store.begin().await.unwrap();
         let done = insert_challenges_if_current(&mut tx, std::slice::from_ref(&p)).await.unwrap();
         tx.commit().await.unwrap();
@@ -658,42 +670,10 @@ mod tests {
                 (ch, format!("n-{i}"))
             })
             .collect();
-        let prepared: Vec<PreparedChallenge<'_>> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, (ch, nid))| {
-                let user = &users[i % 4];
-                PreparedChallenge {
-                    user,
-                    since: 0,
-                    max_sends: 20,
-                    notification: NewNotification {
-                        id: nid,
-                        user_id: &user.id,
-                        contract_id: &user.contract_id,
-                        channel: "sms",
-                        purpose: "login_code",
-                        recipient_masked: "+44•••56",
-                        payload_sealed: "sealed-sms",
-                        now: 10,
-                    },
-                    challenge: NewChallenge {
-                        id: ch,
-                        login_id: "lg-1",
-                        user_id: &user.id,
-                        ip: "198.51.100.1",
-                        device_id: "d-1",
-                        user_agent: None,
-                        country: None,
-                        code_hash: "hash",
-                        code_expires_at: 600_000,
-                        now: 10,
-                    },
-                }
-            })
-            .collect();
+        let all: Vec<PreparedChallenge<'_>> =
+            ids.iter().enumerate().map(|(i, (ch, nid))| prepared(&users[i % 4], ch, nid, (0, 20), 10)).collect();
         let mut tx = store.begin().await.unwrap();
-        let done = insert_challenges_if_current(&mut tx, &prepared).await.unwrap();
+        let done = insert_challenges_if_current(&mut tx, &all).await.unwrap();
         tx.commit().await.unwrap();
         // Users 1–3: their first 20 (i < 80) go out; u-4: none; the last
         // call's four: none.
