@@ -370,7 +370,9 @@ pub const CHALLENGES_PER_CALL: usize = 64;
 /// statement of a call with a message to the waiting task, and one message
 /// per challenge statement cost more than SQLite's own work.
 /// Temporary objects: private to the connection, never in the file, and
-/// nothing of them is resolved before the trigger first fires.
+/// nothing of them is resolved before the trigger first fires. Should they
+/// ever be missing (changing `PRAGMA temp_store` drops them), every call
+/// fails cleanly and its challenges take the general path.
 pub(crate) const FAST_CHALLENGE_OBJECTS: &str = "\
     CREATE TEMP VIEW IF NOT EXISTS fast_challenge (now, user_id, contract_id, phone_sealed, phone_masked, \
     phone_digest, locked_until, since, max_sends, notification_id, channel, purpose, recipient_masked, \
