@@ -112,13 +112,15 @@ pub fn random_id(prefix: &str) -> String {
 }
 
 /// A new id for rows written at a high rate (challenges, notifications):
-/// `prefix`, the creation time (milliseconds since 1970, 12 lower-case hex
-/// digits), then 12 random bytes, base64url (16 characters). Ids made
-/// later sort after earlier ones, so the unique index on the id grows at
-/// its end — one page written per commit instead of one random page per
-/// row, as with fully random ids — and 96 random bits keep them
-/// unguessable. The time is the system's, not the service clock: it only
-/// orders the index.
+/// `prefix`, the creation time (milliseconds since 1970, 48 bits written
+/// as 12 letters `a`–`p`, one per 4 bits), then 12 random bytes, base64url
+/// (16 characters). Ids made later sort after earlier ones, so the unique
+/// index on the id grows at its end — one page written per commit instead
+/// of one random page per row, as with fully random ids — and 96 random
+/// bits keep them unguessable. Letters, not hex digits: an id must not
+/// hold a run of digits that reads (or is scrubbed) like a phone number.
+/// The time is the system's, not the service clock: it only orders the
+/// index.
 pub fn ordered_id(prefix: &str) -> String {
     let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -126,7 +128,8 @@ pub fn ordered_id(prefix: &str) -> String {
         .min(0xffff_ffff_ffff);
     let mut bytes = [0u8; 12];
     OsRng.fill_bytes(&mut bytes);
-    format!("{prefix}{ms:012x}{}", URL_SAFE_NO_PAD.encode(bytes))
+    let time: String = (0..12).rev().map(|i| char::from(b'a' + ((ms >> (4 * i)) & 0xf) as u8)).collect();
+    format!("{prefix}{time}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// How a token is stored: SHA-256, hex.
@@ -164,7 +167,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let later: Vec<String> = (0..1_000).map(|_| ordered_id("ch_")).collect();
         assert_eq!(first.len(), "ch_".len() + 12 + 16, "{first}");
-        assert!(first[3..15].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()), "{first}");
+        assert!(first[3..15].chars().all(|c| ('a'..='p').contains(&c)), "{first}");
         assert!(later.iter().all(|id| id.as_str() > first.as_str()));
         let distinct: std::collections::HashSet<&String> = later.iter().collect();
         assert_eq!(distinct.len(), later.len());
