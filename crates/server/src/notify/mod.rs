@@ -11,13 +11,13 @@ pub mod sms;
 use crate::app::App;
 use crate::clock::to_ms;
 use crate::store::outbox::{self, Attempt, Claimed, Outcome};
+use crate::store::writer::{work, JobError};
+use crate::store::Engine;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-
-const BATCH: i64 = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryError {
@@ -82,13 +82,38 @@ impl Deliverers {
     }
 }
 
-/// Runs until `shutdown` turns true; the batch in hand is finished first.
+/// Rows claimed at once. SQLite claims through the writer (one job per
+/// writer batch at most, see `claim`), so a claim must carry what a batch's
+/// challenges queue: under load ~100 SMS per batch.
+fn batch_size(engine: Engine) -> i64 {
+    match engine {
+        Engine::Sqlite => 256,
+        Engine::Postgres => 32,
+    }
+}
+
+/// Claimed batches being delivered (and their results recorded) at once:
+/// the next claim does not wait for the previous batch's deliveries.
+const IN_FLIGHT: usize = 4;
+
+/// Runs until `shutdown` turns true; the batches in hand are finished
+/// first (delivered and their results recorded).
 pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(app.config.outbox.poll_ms.max(10));
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut batches = JoinSet::new();
     loop {
         if *shutdown.borrow() {
             break;
         }
+        let permit = tokio::select! {
+            permit = Arc::clone(&in_flight).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => continue,
+        };
+        while batches.try_join_next().is_some() {}
         let batch = match claim(&app).await {
             Ok(batch) => batch,
             Err(error) => {
@@ -97,6 +122,7 @@ pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown
             }
         };
         if batch.is_empty() {
+            drop(permit);
             tokio::select! {
                 () = app.outbox_wake.notified() => {}
                 () = tokio::time::sleep(poll) => {}
@@ -104,44 +130,110 @@ pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown
             }
             continue;
         }
-        let mut tasks = JoinSet::new();
-        for row in batch {
-            let app = Arc::clone(&app);
-            let deliverers = Arc::clone(&deliverers);
-            tasks.spawn(async move { deliver_one(&app, &deliverers, row).await });
+        let (app, deliverers) = (Arc::clone(&app), Arc::clone(&deliverers));
+        batches.spawn(async move {
+            deliver_batch(&app, &deliverers, batch).await;
+            drop(permit);
+        });
+    }
+    while batches.join_next().await.is_some() {}
+}
+
+/// Delivers a claimed batch, each row at once, and records the results.
+async fn deliver_batch(app: &Arc<App>, deliverers: &Arc<Deliverers>, batch: Vec<Claimed>) {
+    let mut tasks = JoinSet::new();
+    for row in batch {
+        let app = Arc::clone(app);
+        let deliverers = Arc::clone(deliverers);
+        tasks.spawn(async move { deliver_one(&app, &deliverers, row).await });
+    }
+    let mut attempts = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(attempt) = done {
+            attempts.push(attempt);
         }
-        let mut attempts = Vec::new();
-        while let Some(done) = tasks.join_next().await {
-            if let Ok(attempt) = done {
-                attempts.push(attempt);
-            }
-        }
-        record(&app, &attempts).await;
+    }
+    record(app, attempts).await;
+}
+
+/// A claim's or a record's database error, as a writer job's error.
+struct OutboxDbError(sqlx::Error);
+
+impl JobError for OutboxDbError {
+    fn retry(&self) -> bool {
+        false
+    }
+
+    fn from_db(error: sqlx::Error) -> Self {
+        Self(error)
     }
 }
 
-/// Claims due rows: one statement (atomic on its own), no transaction
-/// around it.
-async fn claim(app: &App) -> sqlx::Result<Vec<Claimed>> {
-    let now = app.now();
-    let lease = time::Duration::seconds(i64::try_from(app.config.outbox.lease_secs).unwrap_or(60));
-    let lease_until = to_ms(now + lease);
+/// Claims due rows: one statement (atomic on its own). PostgreSQL: on a
+/// pooled connection, no transaction around it. SQLite: as a job of the
+/// writer, so that it shares the writer's transaction and commit instead
+/// of taking the single write connection between two batches; its answer
+/// (like any job's) comes once that commit is durable.
+async fn claim(app: &Arc<App>) -> sqlx::Result<Vec<Claimed>> {
+    let engine = app.store.engine();
+    let limit = batch_size(engine);
+    if engine == Engine::Sqlite {
+        let app = Arc::clone(app);
+        return app
+            .writer
+            .clone()
+            .submit(work(move |c| {
+                let app = Arc::clone(&app);
+                Box::pin(async move {
+                    let (now, lease_until) = claim_times(&app);
+                    let rows = outbox::claim_due(c, engine, now, lease_until, limit).await.map_err(OutboxDbError)?;
+                    Ok((rows, Vec::new()))
+                })
+            }))
+            .await
+            .map_err(|OutboxDbError(e)| e);
+    }
+    let (now, lease_until) = claim_times(app);
     let mut conn = app.store.pool().acquire().await?;
-    outbox::claim_due(&mut conn, app.store.engine(), to_ms(now), lease_until, BATCH).await
+    outbox::claim_due(&mut conn, engine, now, lease_until, limit).await
 }
 
-/// Records a batch's results in one statement. If that fails, the rows'
-/// leases run out and they are delivered again (as after a crash).
-async fn record(app: &App, attempts: &[Attempt]) {
+/// Now and the end of a lease taken now, in ms.
+fn claim_times(app: &App) -> (i64, i64) {
+    let now = app.now();
+    let lease = time::Duration::seconds(i64::try_from(app.config.outbox.lease_secs).unwrap_or(60));
+    (to_ms(now), to_ms(now + lease))
+}
+
+/// Records a batch's results in one statement (SQLite: a writer job, as
+/// the claim). If that fails, the rows' leases run out and they are
+/// delivered again (as after a crash).
+async fn record(app: &App, attempts: Vec<Attempt>) {
     if attempts.is_empty() {
         return;
     }
-    let written = async {
-        let mut conn = app.store.pool().acquire().await?;
-        outbox::record(&mut conn, app.store.engine(), attempts).await
+    let rows = attempts.len();
+    let engine = app.store.engine();
+    let written = if engine == Engine::Sqlite {
+        app.writer
+            .submit(work(move |c| {
+                let attempts = attempts.clone();
+                Box::pin(async move {
+                    outbox::record(c, engine, &attempts).await.map_err(OutboxDbError)?;
+                    Ok(((), Vec::new()))
+                })
+            }))
+            .await
+            .map_err(|OutboxDbError(e)| e)
+    } else {
+        async {
+            let mut conn = app.store.pool().acquire().await?;
+            outbox::record(&mut conn, engine, &attempts).await
+        }
+        .await
     };
-    if let Err(error) = written.await {
-        tracing::error!(rows = attempts.len(), %error, "outbox: cannot record delivery results; the leases will expire and they are retried");
+    if let Err(error) = written {
+        tracing::error!(rows, %error, "outbox: cannot record delivery results; the leases will expire and they are retried");
     }
 }
 
