@@ -68,7 +68,13 @@ pub struct Claimed {
     pub attempts: i64,
 }
 
-/// Claims up to `limit` due rows until `lease_until`.
+/// Claims up to `limit` due rows until `lease_until`. A claimed row's
+/// `next_attempt_at` moves to the lease's end too: a row out for delivery
+/// is not due, so the next claim's index scan (`notifications_due`) no
+/// longer walks over every row still out for delivery (with several
+/// batches in flight, hundreds per claim), and a row whose worker died
+/// falls due again when its lease runs out. `claimed_until` stays the
+/// lease itself (and what an older release checks).
 pub async fn claim_due(
     c: &mut Conn,
     engine: Engine,
@@ -81,7 +87,7 @@ pub async fn claim_due(
         Engine::Postgres => " FOR UPDATE SKIP LOCKED",
     };
     sqlx::query_as(&format!(
-        "UPDATE notifications SET claimed_until = $1 WHERE id IN (\
+        "UPDATE notifications SET claimed_until = $1, next_attempt_at = $1 WHERE id IN (\
            SELECT id FROM notifications WHERE status = 'queued' AND next_attempt_at <= $2 \
            AND (claimed_until IS NULL OR claimed_until < $2) \
            ORDER BY next_attempt_at LIMIT $3{skip_locked}) \
@@ -200,4 +206,79 @@ pub async fn for_user(c: &mut Conn, user_id: &str) -> sqlx::Result<Vec<Notificat
 /// How many notifications are in each status (for `/metrics`).
 pub async fn depth(c: &mut Conn) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as("SELECT status, COUNT(*) FROM notifications GROUP BY status ORDER BY status").fetch_all(c).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    async fn queued(n: usize) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("o.db").display()), 0).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut c = store.pool().acquire().await.unwrap();
+        sqlx::query(
+            "INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ('c-1', 'C', 'c', 1, 1)",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        let ids: Vec<String> = (0..n).map(|i| format!("n-{i:03}")).collect();
+        let rows: Vec<NewNotification<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| NewNotification {
+                id,
+                user_id: "u-1",
+                contract_id: "c-1",
+                channel: "sms",
+                purpose: "login",
+                recipient_masked: "+44•••56",
+                payload_sealed: "sealed",
+                now: 1_000 + i as i64,
+            })
+            .collect();
+        enqueue_batch(&mut c, Engine::Sqlite, &rows).await.unwrap();
+        drop(c);
+        (dir, store)
+    }
+
+    /// The claimed ids, sorted (RETURNING gives no order).
+    fn ids(rows: &[Claimed]) -> Vec<&str> {
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Rows out for delivery are not due: a second claim takes the next
+    /// ones (oldest first), not them; when a lease runs out its row is due
+    /// again; a retry is due at its own time, and a sent row never again.
+    #[tokio::test]
+    async fn a_claimed_row_is_not_due_until_its_lease_runs_out() {
+        let (_dir, store) = queued(5).await;
+        let mut c = store.pool().acquire().await.unwrap();
+        let first = claim_due(&mut c, Engine::Sqlite, 2_000, 60_000, 2).await.unwrap();
+        assert_eq!(ids(&first), ["n-000", "n-001"]);
+        let second = claim_due(&mut c, Engine::Sqlite, 2_001, 60_001, 10).await.unwrap();
+        assert_eq!(ids(&second), ["n-002", "n-003", "n-004"]);
+        assert!(claim_due(&mut c, Engine::Sqlite, 59_999, 119_999, 10).await.unwrap().is_empty());
+
+        let results = [
+            Attempt { id: "n-002".into(), attempts: 1, outcome: Outcome::Sent { provider_id: None }, now: 3_000 },
+            Attempt {
+                id: "n-003".into(),
+                attempts: 1,
+                outcome: Outcome::Retry { error: "busy".into(), next_at: 70_000 },
+                now: 3_000,
+            },
+        ];
+        record(&mut c, Engine::Sqlite, &results).await.unwrap();
+        // n-004's lease (60,001) is not over at 60,000; n-000 and n-001's is.
+        let expired = claim_due(&mut c, Engine::Sqlite, 60_001, 120_001, 10).await.unwrap();
+        assert_eq!(ids(&expired), ["n-000", "n-001"]);
+        let later = claim_due(&mut c, Engine::Sqlite, 70_000, 130_000, 10).await.unwrap();
+        assert_eq!(ids(&later), ["n-003", "n-004"], "n-004's lease is over, n-003's retry is due");
+        assert!(later.iter().all(|r| r.attempts == i64::from(r.id == "n-003")));
+    }
 }
