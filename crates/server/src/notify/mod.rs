@@ -111,7 +111,9 @@ pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown
                 Ok(permit) => permit,
                 Err(_) => break,
             },
-            _ = shutdown.changed() => continue,
+            // A dropped sender (the server gone without `stop`) ends the
+            // worker too, rather than spinning on a closed channel.
+            changed = shutdown.changed() => if changed.is_err() { break } else { continue },
         };
         while batches.try_join_next().is_some() {}
         let batch = match claim(&app).await {
@@ -126,7 +128,7 @@ pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown
             tokio::select! {
                 () = app.outbox_wake.notified() => {}
                 () = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => if changed.is_err() { break },
             }
             continue;
         }

@@ -128,3 +128,23 @@ async fn an_unreachable_smtp_server_is_retried_then_given_up() {
     assert_eq!(row.get::<i64, _>(1), 3);
     assert!(row.get::<Option<String>, _>(2).unwrap().contains("smtp"));
 }
+
+/// A worker whose server is gone without a clean stop (its shutdown
+/// sender dropped) ends, instead of spinning on the closed channel.
+#[tokio::test]
+async fn the_worker_ends_when_its_server_is_gone() {
+    use std::sync::Arc;
+    use tollgate_server::notify::{run_worker, Deliverers};
+    let app = TestApp::start().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let shared = Arc::clone(&app.server.app);
+    let deliverers = Arc::new(Deliverers::from_config(&shared).unwrap());
+    let worker = tokio::spawn(run_worker(shared, deliverers, stopped));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!worker.is_finished(), "the worker runs while its server is there");
+    drop(stop);
+    tokio::time::timeout(std::time::Duration::from_secs(5), worker)
+        .await
+        .expect("the worker ended within 5 s of its server going away")
+        .unwrap();
+}
