@@ -8,11 +8,14 @@
 //! ```sh
 //! tollgate-bench --url http://127.0.0.1:8081[,http://127.0.0.1:8082] --token TOKEN \
 //!     [--twilio 127.0.0.1:9099] [--clients 200] [--secs 10] [--users 1000] [--phases allow,challenge,verify] \
-//!     [--rate 5000]
+//!     [--rate 5000] [--mix-challenges 0.1]
 //! ```
 //!
+//! Phases: `allow` (familiar IP and device), `challenge` (new ones),
+//! `mix` (both, a share `--mix-challenges` of them new), `verify`.
+//!
 //! Without `--rate` every client sends as fast as it is answered (closed
-//! loop: the maximum rate). With `--rate R` the allow and challenge phases
+//! loop: the maximum rate). With `--rate R` the allow, challenge and mix phases
 //! send R requests per second in all (open loop) and latencies count from
 //! when each request was due.
 
@@ -197,7 +200,7 @@ async fn main() {
     let secs: u64 = arg("--secs", "10").parse().unwrap();
     let users: usize = arg("--users", "1000").parse().unwrap();
     let phases = arg("--phases", "allow,challenge,verify");
-    // Open loop: the total request rate of the allow and challenge phases.
+    // Open loop: the total request rate of the allow, challenge and mix phases.
     let rate: Option<f64> = match arg("--rate", "").as_str() {
         "" => None,
         r => Some(r.parse().unwrap()),
@@ -281,6 +284,30 @@ async fn main() {
                         let t = Instant::now();
                         let (s, b) = api.call(client + n as usize, reqwest::Method::POST, "/v1/logins", body).await;
                         let s = if b["decision"] == "challenge" { s } else { 600 };
+                        (s, t.elapsed())
+                    }
+                })
+                .await
+            }
+            // A mix of both, as logins come in: a share `--mix-challenges`
+            // (default 0.1) from a new IP and device, the rest familiar.
+            "mix" => {
+                let share: f64 = arg("--mix-challenges", "0.1").parse().unwrap();
+                assert!((0.0..=1.0).contains(&share), "--mix-challenges: a share from 0 to 1");
+                phase(name, clients, secs, rate, move |client, n| {
+                    let api = api.clone();
+                    let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
+                    let challenge = rand::thread_rng().gen_bool(share);
+                    async move {
+                        let (ip, device, expect) = if challenge {
+                            (format!("198.18.{}.{}", n % 250, client % 250), format!("m-{client}-{n}"), "challenge")
+                        } else {
+                            ("203.0.113.5".to_owned(), "d-home".to_owned(), "allow")
+                        };
+                        let body = json!({"user_id": uid, "ip": ip, "device_id": device});
+                        let t = Instant::now();
+                        let (s, b) = api.call(client + n as usize, reqwest::Method::POST, "/v1/logins", body).await;
+                        let s = if b["decision"] == expect { s } else { 600 };
                         (s, t.elapsed())
                     }
                 })
