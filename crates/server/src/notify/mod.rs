@@ -12,7 +12,8 @@ use crate::app::App;
 use crate::clock::to_ms;
 use crate::store::outbox::{self, Attempt, Claimed, Outcome};
 use crate::store::writer::{work, JobError};
-use crate::store::Engine;
+use crate::store::{Conn, Engine};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,69 +172,58 @@ impl JobError for OutboxDbError {
     }
 }
 
-/// Claims due rows: one statement (atomic on its own). PostgreSQL: on a
-/// pooled connection, no transaction around it. SQLite: as a job of the
-/// writer, so that it shares the writer's transaction and commit instead
-/// of taking the single write connection between two batches; its answer
-/// (like any job's) comes once that commit is durable.
-async fn claim(app: &Arc<App>) -> sqlx::Result<Vec<Claimed>> {
-    let engine = app.store.engine();
-    let limit = batch_size(engine);
-    if engine == Engine::Sqlite {
-        let app = Arc::clone(app);
+/// Runs one outbox statement (atomic on its own) where the engine wants
+/// it. SQLite: as a job of the writer, so that it shares the writer's
+/// transaction and commit instead of taking the single write connection
+/// between two batches; it answers (like any job) once that commit is
+/// durable. PostgreSQL: on a pooled connection, no transaction around it
+/// (claims take `FOR UPDATE SKIP LOCKED`).
+async fn outbox_statement<T, F>(app: &App, mut statement: F) -> sqlx::Result<T>
+where
+    T: Send + 'static,
+    F: for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, sqlx::Result<T>> + Send + 'static,
+{
+    if app.store.engine() == Engine::Sqlite {
         return app
             .writer
-            .clone()
             .submit(work(move |c| {
-                let app = Arc::clone(&app);
-                Box::pin(async move {
-                    let (now, lease_until) = claim_times(&app);
-                    let rows = outbox::claim_due(c, engine, now, lease_until, limit).await.map_err(OutboxDbError)?;
-                    Ok((rows, Vec::new()))
-                })
+                let run = statement(c);
+                Box::pin(async move { Ok((run.await.map_err(OutboxDbError)?, Vec::new())) })
             }))
             .await
             .map_err(|OutboxDbError(e)| e);
     }
-    let (now, lease_until) = claim_times(app);
     let mut conn = app.store.pool().acquire().await?;
-    outbox::claim_due(&mut conn, engine, now, lease_until, limit).await
+    statement(&mut conn).await
 }
 
-/// Now and the end of a lease taken now, in ms.
-fn claim_times(app: &App) -> (i64, i64) {
-    let now = app.now();
+/// Claims due rows, leased from when the claim runs.
+async fn claim(app: &Arc<App>) -> sqlx::Result<Vec<Claimed>> {
+    let engine = app.store.engine();
+    let limit = batch_size(engine);
     let lease = time::Duration::seconds(i64::try_from(app.config.outbox.lease_secs).unwrap_or(60));
-    (to_ms(now), to_ms(now + lease))
+    let clock = Arc::clone(app);
+    outbox_statement(app, move |c| {
+        let now = clock.now();
+        Box::pin(outbox::claim_due(c, engine, to_ms(now), to_ms(now + lease), limit))
+    })
+    .await
 }
 
-/// Records a batch's results in one statement (SQLite: a writer job, as
-/// the claim). If that fails, the rows' leases run out and they are
-/// delivered again (as after a crash).
+/// Records a batch's results in one statement. If that fails, the rows'
+/// leases run out and they are delivered again (as after a crash).
 async fn record(app: &App, attempts: Vec<Attempt>) {
     if attempts.is_empty() {
         return;
     }
     let rows = attempts.len();
     let engine = app.store.engine();
-    let written = if engine == Engine::Sqlite {
-        app.writer
-            .submit(work(move |c| {
-                let attempts = attempts.clone();
-                Box::pin(async move {
-                    outbox::record(c, engine, &attempts).await.map_err(OutboxDbError)?;
-                    Ok(((), Vec::new()))
-                })
-            }))
-            .await
-            .map_err(|OutboxDbError(e)| e)
-    } else {
-        async {
-            let mut conn = app.store.pool().acquire().await?;
-            outbox::record(&mut conn, engine, &attempts).await
-        }
-        .await
-    };
+    let attempts: Arc<[Attempt]> = attempts.into();
+    let written = outbox_statement(app, move |c| {
+        let attempts = Arc::clone(&attempts);
+        Box::pin(async move { outbox::record(c, engine, &attempts).await })
+    })
+    .await;
     if let Err(error) = written {
         tracing::error!(rows, %error, "outbox: cannot record delivery results; the leases will expire and they are retried");
     }
