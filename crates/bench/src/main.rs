@@ -76,6 +76,16 @@ impl Api {
     }
 }
 
+impl Api {
+    /// `POST /v1/logins`, timed; a decision other than `expect` counts as
+    /// status 600.
+    async fn login(&self, i: usize, body: Value, expect: &str) -> (u16, Duration) {
+        let t = Instant::now();
+        let (s, b) = self.call(i, reqwest::Method::POST, "/v1/logins", body).await;
+        (if b["decision"] == expect { s } else { 600 }, t.elapsed())
+    }
+}
+
 fn phone(i: usize) -> String {
     format!("+4474{:08}", 10_000_000 + i)
 }
@@ -265,10 +275,7 @@ async fn main() {
                     let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
                     async move {
                         let body = json!({"user_id": uid, "ip": "203.0.113.5", "device_id": "d-home"});
-                        let t = Instant::now();
-                        let (s, b) = api.call(client + n as usize, reqwest::Method::POST, "/v1/logins", body).await;
-                        let s = if b["decision"] == "allow" { s } else { 600 };
-                        (s, t.elapsed())
+                        api.login(client + n as usize, body, "allow").await
                     }
                 })
                 .await
@@ -281,10 +288,7 @@ async fn main() {
                     async move {
                         let ip = format!("198.51.{}.{}", n % 250, client % 250);
                         let body = json!({"user_id": uid, "ip": ip, "device_id": format!("d-{client}-{n}")});
-                        let t = Instant::now();
-                        let (s, b) = api.call(client + n as usize, reqwest::Method::POST, "/v1/logins", body).await;
-                        let s = if b["decision"] == "challenge" { s } else { 600 };
-                        (s, t.elapsed())
+                        api.login(client + n as usize, body, "challenge").await
                     }
                 })
                 .await
@@ -305,10 +309,7 @@ async fn main() {
                             ("203.0.113.5".to_owned(), "d-home".to_owned(), "allow")
                         };
                         let body = json!({"user_id": uid, "ip": ip, "device_id": device});
-                        let t = Instant::now();
-                        let (s, b) = api.call(client + n as usize, reqwest::Method::POST, "/v1/logins", body).await;
-                        let s = if b["decision"] == expect { s } else { 600 };
-                        (s, t.elapsed())
+                        api.login(client + n as usize, body, expect).await
                     }
                 })
                 .await
