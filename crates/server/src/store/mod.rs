@@ -16,6 +16,7 @@ pub mod writer;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,6 +83,10 @@ const SQLITE_READERS: u32 = 4;
 /// SQLite: how often the background task checkpoints the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// SQLite: WAL pages past which the writer starts the WAL over (see
+/// `Store::restart_wal_if_due`); 4,096 pages of 4 KiB are 16 MiB.
+const WAL_RESTART_PAGES: i64 = 4096;
+
 /// SQLite file databases: the WAL is copied back into the database by a
 /// task of its own (`PRAGMA wal_checkpoint(PASSIVE)` on a connection of
 /// its own, every `CHECKPOINT_EVERY`), not by the connection that commits
@@ -91,10 +96,23 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// blocks the writer or the readers. Durability is unchanged: a commit is
 /// in the WAL either way (`synchronous = NORMAL`), and a checkpoint only
 /// copies committed pages.
+///
+/// Under a steady stream of commits that alone never starts the WAL over
+/// (SQLite does that only when a write begins right after a *complete*
+/// checkpoint), so the file grew without end, and every frame then went
+/// to a new page of the file: the kernel allocated and zeroed each one
+/// (`zero_user_segments` under `ext4_block_write_begin`, a third of the
+/// writer thread's time in a profile of the challenge load). So when a
+/// background checkpoint finds more than `WAL_RESTART_PAGES` in the WAL,
+/// it asks the writer (`restart_due`), which between two batches runs one
+/// PASSIVE checkpoint of its own: it only has the frames of the commits
+/// since the background one to copy, and its next write starts the WAL
+/// over, into pages the file already has.
 #[derive(Debug)]
 struct Checkpoints {
     pool: AnyPool,
     task: tokio::task::JoinHandle<()>,
+    restart_due: Arc<AtomicBool>,
 }
 
 impl Drop for Checkpoints {
@@ -242,8 +260,9 @@ impl Store {
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_lazy_with(options);
-            let task = tokio::spawn(checkpoint_loop(pool.clone(), CHECKPOINT_EVERY));
-            Arc::new(Checkpoints { pool, task })
+            let restart_due = Arc::new(AtomicBool::new(false));
+            let task = tokio::spawn(checkpoint_loop(pool.clone(), CHECKPOINT_EVERY, Arc::clone(&restart_due)));
+            Arc::new(Checkpoints { pool, task, restart_due })
         });
         Ok(Self { pool, checkpoints, read_pool, engine })
     }
@@ -296,6 +315,22 @@ impl Store {
         }
     }
 
+    /// SQLite file, called by the writer between two batches: if a
+    /// background checkpoint found the WAL past `WAL_RESTART_PAGES`, one
+    /// PASSIVE checkpoint on the writer's connection, so that the next
+    /// write can start the WAL over (see `Checkpoints`). It waits for no
+    /// one; when a reader still holds the WAL, the next write appends and
+    /// the next background checkpoint asks again.
+    pub async fn restart_wal_if_due(&self) {
+        let Some(c) = &self.checkpoints else { return };
+        if !c.restart_due.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if let Err(error) = checkpoint_passive(&self.pool).await {
+            tracing::warn!(%error, "WAL checkpoint on the writer's connection failed");
+        }
+    }
+
     pub async fn close(&self) {
         if let Some(c) = &self.checkpoints {
             c.task.abort();
@@ -310,7 +345,7 @@ async fn checkpoint_passive(pool: &AnyPool) -> sqlx::Result<(i64, i64, i64)> {
     sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await
 }
 
-async fn checkpoint_loop(pool: AnyPool, every: Duration) {
+async fn checkpoint_loop(pool: AnyPool, every: Duration, restart_due: Arc<AtomicBool>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -319,7 +354,12 @@ async fn checkpoint_loop(pool: AnyPool, every: Duration) {
             return;
         }
         match checkpoint_passive(&pool).await {
-            Ok((_, wal, done)) => tracing::trace!(wal, done, "WAL checkpoint"),
+            Ok((_, wal, done)) => {
+                tracing::trace!(wal, done, "WAL checkpoint");
+                if wal > WAL_RESTART_PAGES {
+                    restart_due.store(true, Ordering::Relaxed);
+                }
+            }
             Err(error) => tracing::warn!(%error, "WAL checkpoint failed; trying again"),
         }
     }
