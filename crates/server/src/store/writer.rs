@@ -205,8 +205,8 @@ impl Writer {
     /// runtime), not among the request tasks. A batch is a chain of
     /// hand-overs to the connection's thread, and on the shared runtime
     /// each answer woke the writer behind whatever request tasks were
-    /// queued; at 4,000 challenges/s that put p99 at 204-739 ms, and on its
-    /// own thread at 46-261 ms (docs/BENCHMARKS.md). PostgreSQL stays on
+    /// queued; at 4,000 challenges/s p99 was 196-739 ms that way, and
+    /// 46-338 ms on its own thread (docs/BENCHMARKS.md). PostgreSQL stays on
     /// the shared runtime: its connections' sockets belong to the runtime
     /// that opened them, and the pool hands them to request tasks too.
     pub fn start(store: Store) -> Self {
