@@ -121,7 +121,7 @@ async fn lookups_search_and_pages() {
     let updated = body["updated_at"].as_str().unwrap().to_owned();
     let since = get(&app, &a, &format!("/v1/admin/contracts?updated_since={}", urlencode(&updated))).await;
     assert_eq!(since.ok(200)["items"].as_array().unwrap().len(), 1);
-    app.advance(time::Duration::seconds(1));
+    app.advance(time::Duration::seconds(1)).await;
     let later = (app.clock_now()).format(&time::format_description::well_known::Rfc3339).unwrap();
     let none = get(&app, &a, &format!("/v1/admin/contracts?updated_since={}", urlencode(&later))).await;
     assert_eq!(none.ok(200)["items"], json!([]));
@@ -175,17 +175,17 @@ async fn notification_history_shows_queued_sent_and_failed_deliveries() {
         .unwrap()
         .to_owned();
     let code = app.twilio.code_after(PHONE, 0).await;
-    app.advance(time::Duration::seconds(1));
+    app.advance(time::Duration::seconds(1)).await;
     app.post(&format!("/v1/flows/{flow}/confirm"), json!({"code": code})).await.ok(200);
     app.smtp.wait(&email, "turned on").await;
     app.drain_outbox().await;
-    app.advance(time::Duration::seconds(1));
+    app.advance(time::Duration::seconds(1)).await;
     // A login code Twilio refuses for good, then one it cannot take now.
     app.twilio
         .script(400, json!({"code": 21610, "message": "Attempt to send to unsubscribed recipient +447400123456"}));
     app.post("/v1/logins", json!({"user_id": "u-1", "ip": "198.51.100.1", "device_id": "d-1"})).await.ok(200);
     app.drain_outbox().await;
-    app.advance(time::Duration::seconds(1));
+    app.advance(time::Duration::seconds(1)).await;
     app.twilio.script(503, json!({"code": 20503, "message": "Service Unavailable"}));
     app.post("/v1/logins", json!({"user_id": "u-1", "ip": "198.51.100.2", "device_id": "d-2"})).await.ok(200);
     let mut waited = 0;
@@ -334,7 +334,7 @@ async fn disabling_a_whole_contract_changes_everyone_once() {
     let token = contract_of_three(&app).await;
     let before = get(&app, &token, "/v1/admin/contracts/C-9").await.ok(200).clone();
     assert_eq!(before["users_with_two_factor"], 3);
-    app.advance(time::Duration::seconds(5));
+    app.advance(time::Duration::seconds(5)).await;
     let bad = post(&app, &token, "/v1/admin/contracts/C-9/two-factor/disable", json!({"reason": "  "})).await;
     bad.problem(400, "invalid_request");
     let done =
@@ -438,7 +438,7 @@ async fn audit_export_streams_csv_and_ndjson_with_filters() {
     let app = TestApp::start().await;
     let (a, _) = two_contracts(&app).await;
     let t_mid = app.clock_now();
-    app.advance(time::Duration::minutes(1));
+    app.advance(time::Duration::minutes(1)).await;
     app.post("/v1/logins", json!({"user_id": "u-2", "ip": "198.51.100.1", "device_id": "d"})).await.ok(200);
     let fetch = |query: String| {
         let req = app.http.get(format!("{}/v1/admin/audit{query}", app.url)).bearer_auth(&a);

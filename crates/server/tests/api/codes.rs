@@ -58,11 +58,11 @@ async fn a_code_expires_after_ten_minutes() {
     app.user_with_2fa("u-1", PHONE).await;
     let ch = challenge(&app).await;
     let code = app.twilio.code_after(PHONE, 1).await;
-    app.advance(time::Duration::seconds(599));
+    app.advance(time::Duration::seconds(599)).await;
     let ch2 = ch.clone();
     // Still valid one second before; check with a wrong code so it stays live.
     verify(&app, &ch2, &wrong(&code)).await.problem(422, "code_mismatch");
-    app.advance(time::Duration::seconds(1));
+    app.advance(time::Duration::seconds(1)).await;
     verify(&app, &ch, &code).await.problem(410, "code_expired");
     // A resend revives the challenge with a new code.
     app.call("POST", &format!("/v1/challenges/{ch}/resend"), None).await.ok(202);
@@ -110,7 +110,7 @@ async fn the_sixth_code_to_one_number_in_ten_minutes_is_refused() {
     app.user("u-2").await;
     app.post("/v1/users/u-2/two-factor/enable", json!({"phone": "+447812000001"})).await.ok(202);
 
-    app.advance(time::Duration::seconds(i64::try_from(wait).unwrap()));
+    app.advance(time::Duration::seconds(i64::try_from(wait).unwrap())).await;
     app.call("POST", &format!("/v1/challenges/{ch}/resend"), None).await.ok(202);
     app.twilio.nth_to(PHONE, 6).await;
 }
@@ -142,7 +142,7 @@ async fn twenty_consecutive_wrong_codes_lock_the_account_for_fifteen_minutes() {
     assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM audit_events WHERE action = 'account.locked'").await, 1);
 
     // While locked: logins that need a code, code checks, new flows.
-    app.advance(time::Duration::minutes(5));
+    app.advance(time::Duration::minutes(5)).await;
     let login = app.post("/v1/logins", json!({"user_id": "u-1", "ip": "198.51.100.9", "device_id": "d-z"})).await;
     login.problem(429, "account_locked");
     assert_eq!(login.retry_after(), Some(600));
@@ -154,7 +154,7 @@ async fn twenty_consecutive_wrong_codes_lock_the_account_for_fifteen_minutes() {
     assert_eq!(familiar.ok(200)["decision"], "allow");
 
     // The lock ends by itself and the count starts again from zero.
-    app.advance(time::Duration::minutes(10));
+    app.advance(time::Duration::minutes(10)).await;
     app.call("POST", &format!("/v1/challenges/{ch}/resend"), None).await.ok(202);
     let code = app.twilio.code_after(PHONE, sent).await;
     let again = verify(&app, &ch, &wrong(&code)).await;

@@ -148,7 +148,7 @@ async fn a_new_flow_cancels_the_open_one_and_flows_expire_with_their_code() {
     app.post(&format!("/v1/flows/{first_flow}/confirm"), json!({"code": first_code})).await.problem(409, "flow_state");
 
     app.twilio.code_after(NEW_PHONE, 0).await;
-    app.advance(time::Duration::minutes(10));
+    app.advance(time::Duration::minutes(10)).await;
     app.post(&format!("/v1/flows/{second_flow}/confirm"), json!({"code": "123456"})).await.problem(410, "code_expired");
     app.post(&format!("/v1/flows/{second_flow}/resend"), json!({})).await.problem(410, "code_expired");
     assert_eq!(app.get("/v1/users/u-1/two-factor").await.ok(200)["enabled"], false);

@@ -73,9 +73,9 @@ async fn familiar_ip_and_device_pass_new_ones_are_challenged() {
 async fn an_ip_not_verified_within_familiar_days_is_new_again() {
     let app = TestApp::start_with(|c| c.risk.familiar_days = 30).await;
     app.user_with_2fa("u-1", PHONE).await;
-    app.advance(time::Duration::days(30));
+    app.advance(time::Duration::days(30)).await;
     assert_eq!(login(&app, "203.0.113.5", "d-home").await["decision"], "allow");
-    app.advance(time::Duration::days(1));
+    app.advance(time::Duration::days(1)).await;
     let stale = login(&app, "203.0.113.5", "d-home").await;
     assert_eq!(stale["decision"], "challenge");
     assert_eq!(stale["reasons"], json!(["new_ip"]));

@@ -453,7 +453,24 @@ impl TestApp {
         self.clock.now()
     }
 
-    pub fn advance(&self, by: time::Duration) {
+    /// Moves the test clock on by `by`, once every notification out for
+    /// delivery has its result recorded. A jump past the outbox's lease
+    /// (60 s) while a delivered SMS still awaited its record would make
+    /// that row due again, and the SMS would go out twice (a race no real
+    /// clock gives, and one that failed `a_code_expires_after_ten_minutes`
+    /// on PostgreSQL once).
+    pub async fn advance(&self, by: time::Duration) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let out = self
+                .scalar_i64("SELECT COUNT(*) FROM notifications WHERE status = 'queued' AND claimed_until IS NOT NULL")
+                .await;
+            if out == 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{out} notification(s) still out for delivery");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.clock.advance(by);
     }
 
@@ -520,7 +537,7 @@ impl TestApp {
                 return;
             }
             assert!(Instant::now() < deadline, "outbox did not drain ({queued} queued)");
-            self.advance(time::Duration::seconds(1));
+            self.advance(time::Duration::seconds(1)).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
