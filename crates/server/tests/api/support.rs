@@ -460,17 +460,9 @@ impl TestApp {
     /// clock gives, and one that failed `a_code_expires_after_ten_minutes`
     /// on PostgreSQL once).
     pub async fn advance(&self, by: time::Duration) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let out = self
-                .scalar_i64("SELECT COUNT(*) FROM notifications WHERE status = 'queued' AND claimed_until IS NOT NULL")
-                .await;
-            if out == 0 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{out} notification(s) still out for delivery");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let out_for_delivery =
+            "SELECT COUNT(*) FROM notifications WHERE status = 'queued' AND claimed_until IS NOT NULL";
+        self.wait_for_none(out_for_delivery, "notification(s) still out for delivery", 15).await;
         self.clock.advance(by);
     }
 
@@ -544,14 +536,21 @@ impl TestApp {
 
     /// Waits until no notification is queued.
     pub async fn drain_outbox(&self) {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let queued = "SELECT COUNT(*) FROM notifications WHERE status = 'queued'";
+        self.wait_for_none(queued, "queued: the outbox did not drain", 15).await;
+    }
+
+    /// Waits until the count `sql` is 0; fails after `secs` with the last
+    /// count and `what`.
+    async fn wait_for_none(&self, sql: &str, what: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
-            let queued = self.scalar_i64("SELECT COUNT(*) FROM notifications WHERE status = 'queued'").await;
-            if queued == 0 {
+            let n = self.scalar_i64(sql).await;
+            if n == 0 {
                 return;
             }
-            assert!(Instant::now() < deadline, "outbox did not drain ({queued} queued)");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(Instant::now() < deadline, "{n} {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
