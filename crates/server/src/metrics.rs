@@ -11,12 +11,108 @@ use std::time::Duration;
 /// Upper bounds (seconds) of the request latency histogram.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
+/// Upper bounds (seconds) of the group-commit writer's time histograms:
+/// a batch takes from well under a millisecond to tens of them.
+const WRITER_SECONDS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+/// Upper bounds of the jobs-per-batch histogram (the writer takes at most
+/// 128 jobs at once).
+const WRITER_JOBS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+
+// A histogram holds as many buckets as the longest list of bounds.
+const _: () = assert!(WRITER_SECONDS.len() <= BUCKETS.len() && WRITER_JOBS.len() <= BUCKETS.len());
+
 #[derive(Default)]
 struct Histogram {
     /// Observations at or below each bound (not yet cumulative).
     buckets: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, bounds: &[f64], value: f64) {
+        if let Some(i) = bounds.iter().position(|bound| value <= *bound) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += value;
+    }
+
+    /// The histogram's lines: `name` with `labels` (may be empty).
+    fn render(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64]) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, n) in bounds.iter().zip(self.buckets) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// What the group-commit writer (`store::writer`) measures of its
+/// batches: how long each took (begin to commit), how many jobs it held,
+/// and how long its oldest job had waited for it. Shared between the
+/// writer's thread and `/metrics`.
+#[derive(Default)]
+pub struct WriterStats {
+    inner: Mutex<WriterInner>,
+}
+
+impl std::fmt::Debug for WriterStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriterStats").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct WriterInner {
+    batch: Histogram,
+    jobs: Histogram,
+    wait: Histogram,
+}
+
+impl WriterStats {
+    /// One batch: `jobs` jobs, written (or lost) in `took`, its oldest job
+    /// submitted `waited` before the batch began.
+    pub fn batch(&self, jobs: usize, took: Duration, waited: Duration) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        inner.batch.observe(&WRITER_SECONDS, took.as_secs_f64());
+        inner.jobs.observe(&WRITER_JOBS, jobs as f64);
+        inner.wait.observe(&WRITER_SECONDS, waited.as_secs_f64());
+    }
+
+    fn render(&self, out: &mut String) {
+        let Ok(inner) = self.inner.lock() else { return };
+        for (name, help, h, bounds) in [
+            (
+                "tollgate_writer_batch_duration_seconds",
+                "Group-commit batches: time from begin to commit.",
+                &inner.batch,
+                &WRITER_SECONDS[..],
+            ),
+            (
+                "tollgate_writer_batch_jobs",
+                "Group-commit batches: jobs written together.",
+                &inner.jobs,
+                &WRITER_JOBS[..],
+            ),
+            (
+                "tollgate_writer_queue_wait_seconds",
+                "Group-commit batches: how long the oldest job waited for its batch to begin.",
+                &inner.wait,
+                &WRITER_SECONDS[..],
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            h.render(out, name, "", bounds);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -41,12 +137,7 @@ impl Metrics {
         let Ok(mut inner) = self.inner.lock() else { return };
         *inner.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
         let h = inner.latency.entry((method.to_owned(), route.to_owned())).or_default();
-        let secs = took.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
-            h.buckets[i] += 1;
-        }
-        h.count += 1;
-        h.sum += secs;
+        h.observe(&BUCKETS, took.as_secs_f64());
     }
 
     /// One delivery attempt by this instance's worker: `sent`, `retry` or
@@ -57,8 +148,9 @@ impl Metrics {
         }
     }
 
-    /// The exposition text; `outbox` is the notifications per status.
-    pub fn render(&self, outbox: &[(String, i64)]) -> String {
+    /// The exposition text; `outbox` is the notifications per status,
+    /// `writer` the group-commit writer's measurements.
+    pub fn render(&self, outbox: &[(String, i64)], writer: &WriterStats) -> String {
         let mut out = String::new();
         let Ok(inner) = self.inner.lock() else { return out };
         out.push_str("# HELP tollgate_http_requests_total HTTP requests answered, by route and status.\n");
@@ -75,17 +167,7 @@ impl Metrics {
         out.push_str("# TYPE tollgate_http_request_duration_seconds histogram\n");
         for ((method, route), h) in &inner.latency {
             let labels = format!("method=\"{}\",route=\"{}\"", esc(method), esc(route));
-            let mut cumulative = 0;
-            for (bound, n) in BUCKETS.iter().zip(h.buckets) {
-                cumulative += n;
-                let _ = writeln!(
-                    out,
-                    "tollgate_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(out, "tollgate_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "tollgate_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "tollgate_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+            h.render(&mut out, "tollgate_http_request_duration_seconds", &labels, &BUCKETS);
         }
         out.push_str("# HELP tollgate_outbox_notifications Notifications in the outbox (whole database), by status.\n");
         out.push_str("# TYPE tollgate_outbox_notifications gauge\n");
@@ -103,6 +185,8 @@ impl Metrics {
                 esc(outcome)
             );
         }
+        drop(inner);
+        writer.render(&mut out);
         out
     }
 }
@@ -123,7 +207,10 @@ mod tests {
         m.request("POST", "/v1/logins", 200, Duration::from_millis(30));
         m.request("POST", "/v1/logins", 429, Duration::from_secs(9));
         m.delivery("sms", "sent");
-        let text = m.render(&[("queued".into(), 2)]);
+        let writer = WriterStats::default();
+        writer.batch(3, Duration::from_micros(1_500), Duration::from_millis(4));
+        writer.batch(100, Duration::from_millis(30), Duration::from_micros(200));
+        let text = m.render(&[("queued".into(), 2)], &writer);
         assert!(text.contains("tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"200\"} 2\n"));
         assert!(text.contains("tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"429\"} 1\n"));
         let labels = "method=\"POST\",route=\"/v1/logins\"";
@@ -136,6 +223,17 @@ mod tests {
         assert!(text.contains("tollgate_outbox_notifications{status=\"queued\"} 2\n"));
         assert!(text.contains("tollgate_outbox_notifications{status=\"failed\"} 0\n"));
         assert!(text.contains("tollgate_deliveries_total{channel=\"sms\",outcome=\"sent\"} 1\n"));
+        assert!(text.contains("tollgate_writer_batch_duration_seconds_bucket{le=\"0.001\"} 0\n"));
+        assert!(text.contains("tollgate_writer_batch_duration_seconds_bucket{le=\"0.002\"} 1\n"));
+        assert!(text.contains("tollgate_writer_batch_duration_seconds_bucket{le=\"0.05\"} 2\n"));
+        assert!(text.contains("tollgate_writer_batch_duration_seconds_count 2\n"));
+        assert!(text.contains("tollgate_writer_batch_jobs_bucket{le=\"2\"} 0\n"));
+        assert!(text.contains("tollgate_writer_batch_jobs_bucket{le=\"4\"} 1\n"));
+        assert!(text.contains("tollgate_writer_batch_jobs_bucket{le=\"128\"} 2\n"));
+        assert!(text.contains("tollgate_writer_batch_jobs_sum 103\n"));
+        assert!(text.contains("tollgate_writer_queue_wait_seconds_bucket{le=\"0.0005\"} 1\n"));
+        assert!(text.contains("tollgate_writer_queue_wait_seconds_bucket{le=\"0.002\"} 1\n"));
+        assert!(text.contains("tollgate_writer_queue_wait_seconds_bucket{le=\"0.005\"} 2\n"));
         assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

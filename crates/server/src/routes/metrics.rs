@@ -14,7 +14,10 @@ use std::time::Instant;
 pub async fn metrics(State(app): State<Arc<App>>) -> ApiResult<impl IntoResponse> {
     let mut conn = app.store.pool().acquire().await?;
     let depth = outbox::depth(&mut conn).await?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render(&depth)))
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        app.metrics.render(&depth, app.writer.stats()),
+    ))
 }
 
 pub async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {

@@ -38,8 +38,10 @@
 
 use super::audit::{self, NewEvent};
 use super::{raw, Conn, Engine, Store};
+use crate::metrics::WriterStats;
 use futures_util::future::BoxFuture;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 use tollgate_core::audit::ActorKind;
 
@@ -133,6 +135,8 @@ trait Job: Send {
     /// Whether the job writes through the connection (then it runs in a
     /// savepoint); a job that only brings events does not.
     fn writes(&self) -> bool;
+    /// When the job was submitted.
+    fn queued(&self) -> Instant;
 }
 
 struct Pending<T, E, F> {
@@ -141,6 +145,7 @@ struct Pending<T, E, F> {
     answer: oneshot::Sender<Result<T, E>>,
     tries: u32,
     writes: bool,
+    queued: Instant,
 }
 
 impl<T, E, F> Job for Pending<T, E, F>
@@ -189,12 +194,17 @@ where
     fn writes(&self) -> bool {
         self.writes
     }
+
+    fn queued(&self) -> Instant {
+        self.queued
+    }
 }
 
 /// The handle requests submit their writes through. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Writer {
     jobs: mpsc::Sender<Box<dyn Job>>,
+    stats: Arc<WriterStats>,
 }
 
 impl Writer {
@@ -210,16 +220,17 @@ impl Writer {
     /// the shared runtime: its connections' sockets belong to the runtime
     /// that opened them, and the pool hands them to request tasks too.
     pub fn start(store: Store) -> Self {
+        let stats = Arc::new(WriterStats::default());
         if store.engine() == Engine::Sqlite {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => {
                     let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-                    let thread_store = store.clone();
+                    let (thread_store, thread_stats) = (store.clone(), Arc::clone(&stats));
                     let started = std::thread::Builder::new()
                         .name("tollgate-writer".into())
-                        .spawn(move || runtime.block_on(run(thread_store, rx)));
+                        .spawn(move || runtime.block_on(run(thread_store, rx, thread_stats)));
                     match started {
-                        Ok(_) => return Self { jobs },
+                        Ok(_) => return Self { jobs, stats },
                         Err(error) => {
                             tracing::warn!(%error, "group commit: no thread of its own; the writer shares the server's runtime")
                         }
@@ -231,8 +242,13 @@ impl Writer {
             }
         }
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(store, rx));
-        Self { jobs }
+        tokio::spawn(run(store, rx, Arc::clone(&stats)));
+        Self { jobs, stats }
+    }
+
+    /// What the writer measures of its batches (for `/metrics`).
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Runs `work` in the next batch; answers once the batch is durable.
@@ -271,7 +287,7 @@ impl Writer {
         F: Work<T, E>,
     {
         let (answer, answered) = oneshot::channel();
-        let job = Box::new(Pending { work, outcome: None, answer, tries: 0, writes });
+        let job = Box::new(Pending { work, outcome: None, answer, tries: 0, writes, queued: Instant::now() });
         if self.jobs.send(job).await.is_err() {
             return Err(E::from_db(sqlx::Error::PoolClosed));
         }
@@ -423,7 +439,7 @@ impl<G: Gathered> Gather<G> {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: Arc<WriterStats>) {
     let mut again: Vec<Box<dyn Job>> = Vec::new();
     loop {
         let mut batch = std::mem::take(&mut again);
@@ -439,7 +455,11 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        let began = Instant::now();
+        let oldest = batch.iter().map(|job| job.queued()).min().unwrap_or(began);
+        let jobs = batch.len();
         again = write_batch(&store, batch).await;
+        stats.batch(jobs, began.elapsed(), began.saturating_duration_since(oldest));
         store.restart_wal_if_due().await;
     }
 }

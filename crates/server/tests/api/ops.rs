@@ -111,6 +111,19 @@ async fn metrics_count_requests_by_route_time_them_and_report_the_outbox() {
     assert!(has("tollgate_outbox_notifications{status=\"sent\"} 3"), "{text}");
     assert!(has("tollgate_deliveries_total{channel=\"sms\",outcome=\"sent\"} 2"), "{text}");
     assert!(has("tollgate_deliveries_total{channel=\"email\",outcome=\"sent\"} 1"), "{text}");
+    // The group-commit writer's batches: every write above went through
+    // it (two logins' events, the enable flow, the outbox's claims).
+    let value = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let batches = value("tollgate_writer_batch_jobs_count");
+    assert!(batches >= 2.0, "{text}");
+    assert!(value("tollgate_writer_batch_jobs_sum") >= batches, "{text}");
+    assert_eq!(value("tollgate_writer_batch_duration_seconds_count"), batches, "{text}");
+    assert_eq!(value("tollgate_writer_queue_wait_seconds_bucket{le=\"+Inf\"}"), batches, "{text}");
+    assert!(value("tollgate_writer_batch_duration_seconds_sum") > 0.0, "{text}");
+    assert!(has("# TYPE tollgate_writer_batch_duration_seconds histogram"), "{text}");
 }
 
 #[tokio::test]
