@@ -230,6 +230,11 @@ impl Store {
                         // the WAL grows (docs/BENCHMARKS.md), so after a
                         // burst the disk space is given back.
                         conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                        // Savepoints' undo records (the sub-journal) stay in
+                        // memory instead of spilling past 64 KiB into a
+                        // temporary file. Set before the temporary objects:
+                        // changing it drops them.
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
                         conn.execute(codes::FAST_CHALLENGE_OBJECTS).await?;
                     }
                     Ok(())
@@ -450,6 +455,8 @@ mod tests {
         assert_eq!(auto, 0, "the writer does not checkpoint");
         let (limit,): (i64,) = sqlx::query_as("PRAGMA journal_size_limit").fetch_one(store.pool()).await.unwrap();
         assert_eq!(limit, 64 << 20, "a restarted WAL is cut back to 64 MiB");
+        let (temp,): (i64,) = sqlx::query_as("PRAGMA temp_store").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(temp, 2, "savepoints' undo records stay in memory");
         for round in 0..3 {
             for i in 0..200 {
                 tokens::init_setting(&mut store.pool().acquire().await.unwrap(), &format!("k-{round}-{i}"), "v")
