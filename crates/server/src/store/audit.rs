@@ -45,12 +45,22 @@ pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEve
         let hash = event.chain_hash(&prev);
         rows.push((event, std::mem::replace(&mut prev, hash.clone()), hash));
     }
-    for chunk in rows.chunks(500) {
-        let sql = format!(
+    // SQLite: the head moves in the same call as the last INSERT (one
+    // hand-over to the connection's thread less per batch; statements of
+    // one call take their `?` parameters in order). PostgreSQL takes one
+    // statement per call.
+    let head_in_last = engine == Engine::Sqlite;
+    let chunks = rows.len().div_ceil(500);
+    for (i, chunk) in rows.chunks(500).enumerate() {
+        let last = i + 1 == chunks;
+        let mut sql = format!(
             "INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, \
              prev_hash, hash) VALUES {}",
             values_rows(engine, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk.len())
         );
+        if last && head_in_last {
+            sql.push_str("; UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1");
+        }
         let mut query = sqlx::query(&sql);
         for (e, prev_hash, hash) in chunk {
             query = query
@@ -66,13 +76,18 @@ pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEve
                 .bind(prev_hash)
                 .bind(hash);
         }
+        if last && head_in_last {
+            query = query.bind(seq).bind(&prev);
+        }
         query.execute(&mut *c).await?;
     }
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(seq)
-        .bind(&prev)
-        .execute(&mut *c)
-        .await?;
+    if !head_in_last || rows.is_empty() {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(seq)
+            .bind(&prev)
+            .execute(&mut *c)
+            .await?;
+    }
     Ok(seq)
 }
 
@@ -129,4 +144,53 @@ pub async fn for_user(c: &mut Conn, user_id: &str) -> sqlx::Result<Vec<EventRow>
         .bind(user_id)
         .fetch_all(c)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn event(i: usize) -> NewEvent<'static> {
+        NewEvent {
+            actor_kind: ActorKind::System,
+            actor_id: "test",
+            action: "test.event",
+            contract_id: None,
+            user_id: Some("u-1"),
+            ip: None,
+            detail: serde_json::json!({ "i": i }),
+        }
+    }
+
+    /// Batches of one, of several INSERT chunks (500 rows each) and of
+    /// none: every event is chained to the one before, and the head is
+    /// the last event.
+    #[tokio::test]
+    async fn batches_of_any_size_extend_one_chain_and_move_the_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("a.db").display()), 0).await.unwrap();
+        store.migrate().await.unwrap();
+        let (_, genesis) = head(&mut store.pool().acquire().await.unwrap()).await.unwrap();
+        let mut total = 0;
+        for size in [1, 1_234, 0, 500, 3] {
+            let mut tx = store.begin().await.unwrap();
+            let events = (0..size).map(|i| (1_000 + i as i64, event(total + i))).collect();
+            let last = append_batch(&mut tx, store.engine(), events).await.unwrap();
+            tx.commit().await.unwrap();
+            total += size;
+            assert_eq!(last, total as i64);
+        }
+        let mut c = store.pool().acquire().await.unwrap();
+        let rows = page_after(&mut c, 0, 10_000).await.unwrap();
+        assert_eq!(rows.len(), total);
+        let mut prev = genesis;
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.seq, i as i64 + 1);
+            assert_eq!(row.prev_hash, prev, "event {} links to the one before", row.seq);
+            assert_eq!(row.hash, row.event().chain_hash(&row.prev_hash), "event {} hash", row.seq);
+            prev = row.hash.clone();
+        }
+        assert_eq!(head(&mut c).await.unwrap(), (total as i64, prev));
+    }
 }
