@@ -16,7 +16,7 @@ pub mod writer;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,8 +84,21 @@ const SQLITE_READERS: u32 = 4;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// SQLite: WAL pages past which the writer starts the WAL over (see
-/// `Store::restart_wal_if_due`); 4,096 pages of 4 KiB are 16 MiB.
-const WAL_RESTART_PAGES: i64 = 4096;
+/// `Store::restart_wal_if_due`); 65,536 pages of 4 KiB are 256 MiB.
+/// Each restart stalls the writer for one checkpoint with two fsyncs
+/// (13-14 ms measured here, whatever the WAL's size), so the larger the
+/// WAL may grow, the rarer the stall: at 2,000 challenges/s a restart
+/// every 16 MiB (every 0.2 s) gave a p99 of 16-31 ms, every 256 MiB (every
+/// 3 s) 10-14 ms (docs/BENCHMARKS.md).
+const WAL_RESTART_PAGES: i64 = 65_536;
+
+/// SQLite: when the WAL starts over, a file larger than this is cut back
+/// to it (`journal_size_limit`): above `WAL_RESTART_PAGES`, so that under
+/// steady load the file keeps its pages (a cut file grows again page by
+/// page, each page allocated and zeroed by the kernel), and after a burst
+/// that outgrew it (a long read holding the WAL) the disk space is given
+/// back.
+const WAL_SIZE_LIMIT: i64 = 320 << 20;
 
 /// SQLite file databases: the WAL is copied back into the database by a
 /// task of its own (`PRAGMA wal_checkpoint(PASSIVE)` on a connection of
@@ -107,12 +120,16 @@ const WAL_RESTART_PAGES: i64 = 4096;
 /// it asks the writer (`restart_due`), which between two batches runs one
 /// PASSIVE checkpoint of its own: it only has the frames of the commits
 /// since the background one to copy, and its next write starts the WAL
-/// over, into pages the file already has.
+/// over, into pages the file already has. That checkpoint syncs the WAL
+/// and the database, and the writer waits for it (13-14 ms measured with
+/// the writer metrics), so it is kept rare (`WAL_RESTART_PAGES`).
 #[derive(Debug)]
 struct Checkpoints {
     pool: AnyPool,
     task: tokio::task::JoinHandle<()>,
     restart_due: Arc<AtomicBool>,
+    /// `WAL_RESTART_PAGES`, smaller in tests.
+    restart_pages: Arc<AtomicI64>,
 }
 
 impl Drop for Checkpoints {
@@ -225,11 +242,8 @@ impl Store {
                         }
                         // When SQLite starts the WAL over (a write after a
                         // complete checkpoint, with no reader in the WAL),
-                        // the file is cut back to this size: under a
-                        // steady stream of commits that never happens and
-                        // the WAL grows (docs/BENCHMARKS.md), so after a
-                        // burst the disk space is given back.
-                        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+                        // a larger file is cut back (see `WAL_SIZE_LIMIT`).
+                        conn.execute(format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}").as_str()).await?;
                         // Savepoints' undo records (the sub-journal) stay in
                         // memory instead of spilling past 64 KiB into a
                         // temporary file. Set before the temporary objects:
@@ -266,8 +280,14 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_lazy_with(options);
             let restart_due = Arc::new(AtomicBool::new(false));
-            let task = tokio::spawn(checkpoint_loop(pool.clone(), CHECKPOINT_EVERY, Arc::clone(&restart_due)));
-            Arc::new(Checkpoints { pool, task, restart_due })
+            let restart_pages = Arc::new(AtomicI64::new(WAL_RESTART_PAGES));
+            let task = tokio::spawn(checkpoint_loop(
+                pool.clone(),
+                CHECKPOINT_EVERY,
+                Arc::clone(&restart_due),
+                Arc::clone(&restart_pages),
+            ));
+            Arc::new(Checkpoints { pool, task, restart_due, restart_pages })
         });
         Ok(Self { pool, checkpoints, read_pool, engine })
     }
@@ -336,6 +356,15 @@ impl Store {
         }
     }
 
+    /// Tests: start the WAL over past `pages` instead of
+    /// `WAL_RESTART_PAGES`.
+    #[cfg(test)]
+    pub(crate) fn set_wal_restart_pages(&self, pages: i64) {
+        if let Some(c) = &self.checkpoints {
+            c.restart_pages.store(pages, Ordering::Relaxed);
+        }
+    }
+
     pub async fn close(&self) {
         if let Some(c) = &self.checkpoints {
             c.task.abort();
@@ -350,7 +379,7 @@ async fn checkpoint_passive(pool: &AnyPool) -> sqlx::Result<(i64, i64, i64)> {
     sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await
 }
 
-async fn checkpoint_loop(pool: AnyPool, every: Duration, restart_due: Arc<AtomicBool>) {
+async fn checkpoint_loop(pool: AnyPool, every: Duration, restart_due: Arc<AtomicBool>, restart_pages: Arc<AtomicI64>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -361,7 +390,7 @@ async fn checkpoint_loop(pool: AnyPool, every: Duration, restart_due: Arc<Atomic
         match checkpoint_passive(&pool).await {
             Ok((_, wal, done)) => {
                 tracing::trace!(wal, done, "WAL checkpoint");
-                if wal > WAL_RESTART_PAGES {
+                if wal > restart_pages.load(Ordering::Relaxed) {
                     restart_due.store(true, Ordering::Relaxed);
                 }
             }
@@ -454,7 +483,7 @@ mod tests {
         let (auto,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint").fetch_one(store.pool()).await.unwrap();
         assert_eq!(auto, 0, "the writer does not checkpoint");
         let (limit,): (i64,) = sqlx::query_as("PRAGMA journal_size_limit").fetch_one(store.pool()).await.unwrap();
-        assert_eq!(limit, 64 << 20, "a restarted WAL is cut back to 64 MiB");
+        assert_eq!(limit, WAL_SIZE_LIMIT, "a restarted WAL is cut back to 320 MiB");
         let (temp,): (i64,) = sqlx::query_as("PRAGMA temp_store").fetch_one(store.pool()).await.unwrap();
         assert_eq!(temp, 2, "savepoints' undo records stay in memory");
         for round in 0..3 {
