@@ -128,7 +128,8 @@ struct Checkpoints {
     pool: AnyPool,
     task: tokio::task::JoinHandle<()>,
     restart_due: Arc<AtomicBool>,
-    /// `WAL_RESTART_PAGES`, smaller in tests.
+    /// `WAL_RESTART_PAGES`, smaller in tests (`set_wal_restart_pages`).
+    #[cfg_attr(not(test), allow(dead_code))]
     restart_pages: Arc<AtomicI64>,
 }
 
