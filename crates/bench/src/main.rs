@@ -201,11 +201,25 @@ where
     report
 }
 
+const USAGE: &str = "\
+usage: tollgate-bench --url http://127.0.0.1:8081[,http://127.0.0.1:8082] --token TOKEN
+           [--twilio 127.0.0.1:9099] [--clients 200] [--secs 10] [--users 1000]
+           [--phases allow,challenge,verify] [--rate 5000] [--mix-challenges 0.1]
+phases: allow, challenge, mix, verify; without --rate each client sends as fast as
+it is answered. See docs/BENCHMARKS.md (scripts/bench.sh starts the servers).";
+
 #[tokio::main]
 async fn main() {
+    if std::env::args().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return;
+    }
     let urls: Vec<String> = arg("--url", "http://127.0.0.1:8080").split(',').map(str::to_owned).collect();
     let token = arg("--token", "");
-    assert!(!token.is_empty(), "--token: a service token is required");
+    if token.is_empty() {
+        eprintln!("tollgate-bench: --token: a service token is required\n{USAGE}");
+        std::process::exit(2);
+    }
     let clients: usize = arg("--clients", "200").parse().unwrap();
     let secs: u64 = arg("--secs", "10").parse().unwrap();
     let users: usize = arg("--users", "1000").parse().unwrap();
