@@ -159,7 +159,7 @@ impl App {
 
         let user_id =
             tollgate_core::ids::UserId::parse(&req.user_id).map_err(|e| ApiError::invalid(format!("user id: {e}")))?;
-        let mut c = self.store.read_pool().acquire().await?;
+        let mut c = self.store.reader().await?;
         let (user, seen) = codes::login_view(&mut c, user_id.as_str(), &ip_text, &device_id, country.as_deref())
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))?;

@@ -74,11 +74,96 @@ pub struct Store {
     /// lets readers run beside the one writer) that cannot write
     /// (`query_only`); PostgreSQL: the same pool.
     read_pool: AnyPool,
+    /// SQLite file: read connections kept out of `read_pool` between uses
+    /// (see `HeldReaders`).
+    held: Option<Arc<HeldReaders>>,
     engine: Engine,
 }
 
 /// SQLite read connections: the writer stays one connection.
 const SQLITE_READERS: u32 = 4;
+
+/// Of those, the ones `HeldReaders` keeps; the rest stay in the pool for
+/// the other reads (a service token not yet cached).
+const SQLITE_HELD_READERS: usize = SQLITE_READERS as usize - 1;
+
+/// SQLite file: read connections taken from `read_pool` once and kept.
+/// sqlx's pool pings every connection given back to it, and on SQLite a
+/// ping is one more hand-over to the connection's thread and back: one
+/// per login decision, beside the read itself. A connection here goes
+/// back to `idle` instead, unpinged; an embedded file does not go away
+/// the way a server can. A request dropped mid-read (its client gone)
+/// gives its connection back too: sqlx's SQLite worker finishes or drops
+/// the abandoned statement before it takes the next command.
+#[derive(Debug)]
+struct HeldReaders {
+    pool: AnyPool,
+    idle: std::sync::Mutex<Vec<sqlx::pool::PoolConnection<sqlx::Any>>>,
+    /// One per connection that may be out at once.
+    permits: tokio::sync::Semaphore,
+}
+
+impl HeldReaders {
+    async fn get(&self) -> sqlx::Result<HeldReader<'_>> {
+        let permit = self.permits.acquire().await.map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.pool.acquire().await?,
+        };
+        Ok(HeldReader { conn: Some(conn), owner: self, _permit: permit })
+    }
+
+    /// Gives every idle connection back to the pool (before it closes).
+    fn release_all(&self) {
+        self.permits.close();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+}
+
+/// A connection of `HeldReaders`, back to its idle list when dropped.
+pub struct HeldReader<'a> {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    owner: &'a HeldReaders,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Drop for HeldReader<'_> {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.owner.idle.lock()) {
+            if !self.owner.permits.is_closed() {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+/// What `Store::reader` lends.
+pub enum Reader<'a> {
+    Held(HeldReader<'a>),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        match self {
+            Reader::Held(held) => held.conn.as_deref().unwrap_or_else(|| unreachable!("taken only on drop")),
+            Reader::Pooled(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Conn {
+        match self {
+            Reader::Held(held) => held.conn.as_deref_mut().unwrap_or_else(|| unreachable!("taken only on drop")),
+            Reader::Pooled(conn) => conn,
+        }
+    }
+}
 
 /// SQLite: how often the background task checkpoints the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -290,7 +375,14 @@ impl Store {
             ));
             Arc::new(Checkpoints { pool, task, restart_due, restart_pages })
         });
-        Ok(Self { pool, checkpoints, read_pool, engine })
+        let held = (engine == Engine::Sqlite && file).then(|| {
+            Arc::new(HeldReaders {
+                pool: read_pool.clone(),
+                idle: std::sync::Mutex::new(Vec::new()),
+                permits: tokio::sync::Semaphore::new(SQLITE_HELD_READERS),
+            })
+        });
+        Ok(Self { pool, checkpoints, read_pool, held, engine })
     }
 
     /// Applies the migrations this binary has that the database lacks.
@@ -325,6 +417,16 @@ impl Store {
     /// (they never block the writer, nor wait for it).
     pub fn read_pool(&self) -> &AnyPool {
         &self.read_pool
+    }
+
+    /// A read connection for a hot read outside any transaction (the login
+    /// decision). SQLite file: one of the `HeldReaders`; otherwise from
+    /// `read_pool`.
+    pub async fn reader(&self) -> sqlx::Result<Reader<'_>> {
+        match &self.held {
+            Some(held) => held.get().await.map(Reader::Held),
+            None => self.read_pool.acquire().await.map(Reader::Pooled),
+        }
     }
 
     pub fn engine(&self) -> Engine {
@@ -370,6 +472,9 @@ impl Store {
         if let Some(c) = &self.checkpoints {
             c.task.abort();
             c.pool.close().await;
+        }
+        if let Some(held) = &self.held {
+            held.release_all();
         }
         self.read_pool.close().await;
         self.pool.close().await;
@@ -472,6 +577,47 @@ pub(crate) fn values_rows(engine: Engine, row: &str, rows: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Login reads reuse the same few connections without giving them back
+    /// to the pool; a read dropped half-way leaves its connection usable;
+    /// closing the store does not wait for them.
+    #[tokio::test]
+    async fn held_readers_are_reused_survive_a_dropped_read_and_let_the_store_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("r.db").display()), 0).await.unwrap();
+        store.migrate().await.unwrap();
+        for i in 0..20 {
+            let mut c = store.reader().await.unwrap();
+            let (n,): (i64,) = sqlx::query_as("SELECT $1").bind(i).fetch_one(&mut *c).await.unwrap();
+            assert_eq!(n, i);
+        }
+        assert_eq!(store.read_pool.size(), 1, "one connection served every read in turn");
+        assert_eq!(store.read_pool.num_idle(), 0, "and it was kept, not given back");
+
+        // Three at once: three connections; the pool keeps one more for
+        // the other reads.
+        let (a, b, c) = (store.reader().await.unwrap(), store.reader().await.unwrap(), store.reader().await.unwrap());
+        let other = tokio::time::timeout(Duration::from_secs(5), store.read_pool().acquire()).await;
+        assert!(matches!(other, Ok(Ok(_))), "a read outside the held ones still gets a connection");
+        drop((a, b, c, other));
+
+        // A long read dropped half-way (a client gone): the next reads on
+        // the held connections work.
+        let slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000000) \
+                    SELECT COUNT(*) FROM n";
+        let dropped = tokio::time::timeout(Duration::from_millis(50), async {
+            let mut c = store.reader().await.unwrap();
+            sqlx::query_as::<_, (i64,)>(slow).fetch_one(&mut *c).await
+        })
+        .await;
+        assert!(dropped.is_err(), "the slow read was cut off");
+        for _ in 0..3 {
+            let mut c = store.reader().await.unwrap();
+            let (one,): (i64,) = sqlx::query_as("SELECT 1").fetch_one(&mut *c).await.unwrap();
+            assert_eq!(one, 1);
+        }
+        tokio::time::timeout(Duration::from_secs(10), store.close()).await.expect("the store closes");
+    }
 
     /// The writer leaves checkpoints to the background task; checkpoints
     /// copy the WAL back and nothing committed is lost, across a reopen.
