@@ -209,16 +209,16 @@ phases: allow, challenge, mix, verify; without --rate each client sends as fast 
 it is answered. See docs/BENCHMARKS.md (scripts/bench.sh starts the servers).";
 
 #[tokio::main]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     if std::env::args().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");
-        return;
+        return std::process::ExitCode::SUCCESS;
     }
     let urls: Vec<String> = arg("--url", "http://127.0.0.1:8080").split(',').map(str::to_owned).collect();
     let token = arg("--token", "");
     if token.is_empty() {
         eprintln!("tollgate-bench: --token: a service token is required\n{USAGE}");
-        std::process::exit(2);
+        return std::process::ExitCode::from(2);
     }
     let clients: usize = arg("--clients", "200").parse().unwrap();
     let secs: u64 = arg("--secs", "10").parse().unwrap();
@@ -368,4 +368,5 @@ async fn main() {
         let sms = SMS_TAKEN.load(Ordering::Relaxed) - sms_before;
         println!("{:<10} {sms:>8} SMS delivered during the phase ({:.0}/s)", "", sms as f64 / report.secs);
     }
+    std::process::ExitCode::SUCCESS
 }
