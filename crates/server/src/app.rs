@@ -28,7 +28,7 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Group commit of the login decisions' writes (see `store::writer`).
     pub writer: crate::store::writer::Writer,
-    /// SQLite: login challenges gathered into one writer job each (see
+    /// Login challenges gathered into one writer job each (see
     /// `service::logins::FastChallenges`).
     pub fast_challenges: crate::store::writer::Gather<crate::service::logins::FastChallenges>,
     /// Live service tokens seen recently (see `http::auth`).
@@ -84,7 +84,10 @@ impl App {
             sends: SendPolicy { max_sends: c.max_sends, window: secs(c.send_window_secs) },
             lock: LockPolicy { lock_after: c.lock_after_failures, lock_for: secs(c.lock_secs) },
             config,
-            fast_challenges: crate::store::writer::Gather::new(writer.clone(), crate::service::logins::FastChallenges),
+            fast_challenges: crate::store::writer::Gather::new(
+                writer.clone(),
+                crate::service::logins::FastChallenges(store.engine()),
+            ),
             writer,
             store,
             clock,

@@ -21,10 +21,10 @@ use tollgate_core::purpose::Purpose;
 use tollgate_core::risk::{self, Familiarity};
 use tollgate_proto::service::{Accepted, CodeRequest, Decision, LoginRequest, LoginResponse, Verified};
 
-/// A login challenge made ready outside the writer (SQLite): its code is
-/// known only as its hash and inside the sealed SMS. The writer stores it
-/// with the others gathered in one job (`FastChallenges`), if the user's
-/// row still holds the snapshot it was made from.
+/// A login challenge made ready outside the writer: its code is known
+/// only as its hash and inside the sealed SMS. The writer stores it with
+/// the others gathered in one job (`FastChallenges`), if the user's row
+/// still holds the snapshot it was made from.
 pub struct FastChallenge {
     user: users::UserRow,
     challenge_id: String,
@@ -90,11 +90,15 @@ struct LoginContext<'a> {
     reasons: &'a [String],
 }
 
-/// SQLite: the prepared challenges that arrived while the writer was busy
-/// are written by one job, in a few calls (`codes::insert_challenges_if_current`)
-/// instead of one round trip each. Answers, per challenge, whether it was
-/// written; one that was not takes the general path.
-pub struct FastChallenges;
+/// The prepared challenges that arrived while the writer was busy are
+/// written by one job. Answers, per challenge, whether it was written; one
+/// that was not takes the general path.
+///
+/// * SQLite: in a few calls (`codes::insert_challenges_if_current`)
+///   instead of one hand-over each, without a savepoint of the writer's.
+/// * PostgreSQL: `codes::insert_challenges_if_current_pg`, inside the
+///   writer's savepoint: a lock race rolls the job back and runs it again.
+pub struct FastChallenges(pub Engine);
 
 impl Gathered for FastChallenges {
     type Item = FastChallenge;
@@ -108,14 +112,21 @@ impl Gathered for FastChallenges {
     ) -> BoxFuture<'c, Result<Answers<bool>, ApiError>> {
         Box::pin(async move {
             let prepared: Vec<PreparedChallenge<'_>> = items.iter().map(FastChallenge::as_prepared).collect();
-            // An error here: a failed call could not be undone, so the
-            // batch must not commit.
-            let done = codes::insert_challenges_if_current(c, &prepared)
-                .await
-                .map_err(|error| ApiError { broken: true, ..error.into() })?;
+            let done = match self.0 {
+                // An error here: a failed call could not be undone, so the
+                // batch must not commit.
+                Engine::Sqlite => codes::insert_challenges_if_current(c, &prepared)
+                    .await
+                    .map_err(|error| ApiError { broken: true, ..error.into() })?,
+                Engine::Postgres => codes::insert_challenges_if_current_pg(c, &prepared).await?,
+            };
             let events = items.iter().zip(&done).filter(|(_, done)| **done).map(|(f, _)| f.event.clone()).collect();
             Ok((done, events))
         })
+    }
+
+    fn savepoint(&self) -> bool {
+        self.0 == Engine::Postgres
     }
 }
 
@@ -197,10 +208,10 @@ impl App {
         }
 
         self.ensure_unlocked(&user, now)?;
-        // SQLite: the code, its hash and the sealed SMS are made here, on
-        // the request's task; the writer only stores them, with the other
+        // The code, its hash and the sealed SMS are made here, on the
+        // request's task; the writer only stores them, with the other
         // challenges waiting (`FastChallenges`).
-        if self.store.engine() == Engine::Sqlite {
+        {
             let login = LoginContext {
                 login_id: &login_id,
                 ip: &ip_text,

@@ -261,15 +261,19 @@ pub async fn lock_phone_sends(c: &mut Conn, engine: Engine, digest: &str) -> sql
     if engine == Engine::Sqlite {
         return Ok(());
     }
-    // The digest is hex of a keyed hash: its first 16 digits make a good key.
-    let key = digest.get(..16).and_then(|hex| u64::from_str_radix(hex, 16).ok()).unwrap_or(0);
-    let key = i64::from_ne_bytes(key.to_ne_bytes());
     // Wrapped so the row has a type the Any driver decodes (not `void`).
     sqlx::query("SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
-        .bind(key)
+        .bind(phone_lock_key(digest))
         .execute(c)
         .await
         .map(drop)
+}
+
+/// The advisory lock's key for a phone digest (PostgreSQL). The digest is
+/// hex of a keyed hash: its first 16 digits make a good key.
+fn phone_lock_key(digest: &str) -> i64 {
+    let key = digest.get(..16).and_then(|hex| u64::from_str_radix(hex, 16).ok()).unwrap_or(0);
+    i64::from_ne_bytes(key.to_ne_bytes())
 }
 
 /// Sends to one phone digest since `since`: how many, and the oldest.
@@ -504,6 +508,96 @@ async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::
     };
     let written: std::collections::HashSet<&str> = written.split(' ').collect();
     Ok(call.iter().map(|p| written.contains(p.challenge.id)).collect())
+}
+
+/// PostgreSQL only, in the writer's transaction and inside a savepoint
+/// that the writer rolls back if this fails (`Err`: a lock race, to be run
+/// again, or a database error): what `insert_challenges_if_current` does,
+/// answering per challenge, in order, whether it was written. The
+/// challenges are written in their users' id order, so that batches of
+/// two instances take the users' row locks in one order.
+pub async fn insert_challenges_if_current_pg(c: &mut Conn, all: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by(|&a, &b| all[a].user.id.cmp(&all[b].user.id));
+    let mut done = vec![false; all.len()];
+    for i in order {
+        done[i] = insert_challenge_if_current_pg(c, &all[i]).await?;
+    }
+    Ok(done)
+}
+
+/// One challenge of `insert_challenges_if_current_pg`, in two round trips
+/// instead of the general path's six.
+///
+/// 1. The user's row is locked, then the number's advisory lock is taken,
+///    in one statement and in the order the general path takes them
+///    (`lock_user`, then `lock_phone_sends`), so the two paths cannot
+///    deadlock each other. Both locks are held until the transaction ends.
+/// 2. One statement checks that the row still holds the snapshot (2FA
+///    state, phone, contract and lock) and that the number is under its
+///    limit, and only then records the send, queues the SMS and stores the
+///    challenge. Its snapshot is taken after step 1 returned, so it sees
+///    every send committed by whoever held the number's lock before.
+///
+/// Answers whether it was written. When it was not, nothing was: the
+/// caller takes the general path, which gives the exact refusal.
+async fn insert_challenge_if_current_pg(c: &mut Conn, p: &PreparedChallenge<'_>) -> sqlx::Result<bool> {
+    let (u, n, ch) = (p.user, &p.notification, &p.challenge);
+    debug_assert!(n.user_id == u.id && ch.user_id == u.id && n.contract_id == u.contract_id && n.now == ch.now);
+    // A snapshot without a phone matches no row (`= NULL` is never true).
+    let Some(digest) = u.phone_digest.as_deref() else { return Ok(false) };
+    // The inner query's row lock comes first: a subquery with FOR UPDATE
+    // is not merged into the outer one, and the outer one calls the lock
+    // function for each row the inner one returns (none if the user is
+    // gone: then step 2 writes nothing either).
+    sqlx::query(
+        "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($2) FROM \
+         (SELECT id FROM users WHERE id = $1 FOR UPDATE) AS row_locked) AS number_locked",
+    )
+    .bind(&u.id)
+    .bind(phone_lock_key(digest))
+    .execute(&mut *c)
+    .await?;
+    let (written,): (i64,) = sqlx::query_as(
+        "WITH current AS (\
+           SELECT 1 FROM users WHERE id = $1 AND contract_id = $2 AND enabled_at IS NOT NULL \
+           AND phone_sealed = $3 AND phone_masked = $4 AND phone_digest = $5 \
+           AND locked_until IS NOT DISTINCT FROM $6 \
+           AND (SELECT COUNT(*) FROM code_sends WHERE phone_digest = $5 AND sent_at > $7) < $8), \
+         sent AS (INSERT INTO code_sends (phone_digest, sent_at) SELECT $5, $9 FROM current), \
+         queued AS (INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
+           payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
+           SELECT $10, $1, $2, $11, $12, $13, $14, 'queued', 0, $9, $9, $9 FROM current), \
+         stored AS (INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, status, \
+           code_hash, code_expires_at, code_wrong, created_at) \
+           SELECT $15, $16, $1, $17, $18, $19, $20, 'pending', $21, $22, 0, $9 FROM current RETURNING id) \
+         SELECT COUNT(*) FROM stored",
+    )
+    .bind(&u.id)
+    .bind(&u.contract_id)
+    .bind(u.phone_sealed.as_deref())
+    .bind(u.phone_masked.as_deref())
+    .bind(digest)
+    .bind(u.locked_until)
+    .bind(p.since)
+    .bind(p.max_sends)
+    .bind(ch.now)
+    .bind(n.id)
+    .bind(n.channel)
+    .bind(n.purpose)
+    .bind(n.recipient_masked)
+    .bind(n.payload_sealed)
+    .bind(ch.id)
+    .bind(ch.login_id)
+    .bind(ch.ip)
+    .bind(ch.device_id)
+    .bind(ch.user_agent)
+    .bind(ch.country)
+    .bind(ch.code_hash)
+    .bind(ch.code_expires_at)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(written == 1)
 }
 
 #[cfg(test)]

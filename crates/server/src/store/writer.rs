@@ -305,15 +305,24 @@ pub trait Gathered: Send + Sync + 'static {
     type Item: Send + Sync + 'static;
     type Out: Send + 'static;
     type Error: JobError + Clone;
-    /// Runs the writes of `items`, on the writer's transaction without a
-    /// savepoint of the writer's (as `Writer::submit_atomic`): answers one
-    /// `Out` per item, in order, and the events to append. On `Err`
-    /// nothing of it may be left written, unless the error is `broken()`.
+    /// Runs the writes of `items` on the writer's transaction: answers one
+    /// `Out` per item, in order, and the events to append. Without a
+    /// savepoint (`savepoint()` false, as `Writer::submit_atomic`), on
+    /// `Err` nothing of it may be left written, unless the error is
+    /// `broken()`.
     fn run<'c>(
         &'c self,
         c: &'c mut Conn,
         items: &'c [Self::Item],
     ) -> BoxFuture<'c, Result<Answers<Self::Out>, Self::Error>>;
+
+    /// Whether the writer wraps the job in a savepoint of its own (as
+    /// `Writer::submit`): then a failed run is rolled back whatever it
+    /// wrote, and run again — with the same items — when its error says
+    /// `retry()`.
+    fn savepoint(&self) -> bool {
+        false
+    }
 }
 
 /// Gathers requests of one kind into one writer job. The first request
@@ -393,20 +402,24 @@ impl<G: Gathered> Gather<G> {
         let taken: Arc<Taken<G>> =
             Arc::new(Taken { items: std::sync::OnceLock::new(), answers: Mutex::new(Vec::new()) });
         let (inner, mine) = (Arc::clone(&self.inner), Arc::clone(&taken));
+        let savepoint = self.inner.runner.savepoint();
         let ran = self
             .writer
-            .submit_atomic(work(move |c| {
-                let (inner, mine) = (Arc::clone(&inner), Arc::clone(&mine));
-                Box::pin(async move {
-                    let items = mine.items.get_or_init(|| {
-                        let mut queue = locked(&inner.queue);
-                        queue.scheduled = false;
-                        *locked(&mine.answers) = std::mem::take(&mut queue.answers);
-                        std::mem::take(&mut queue.items)
-                    });
-                    inner.runner.run(c, items).await
-                })
-            }))
+            .send(
+                work(move |c| {
+                    let (inner, mine) = (Arc::clone(&inner), Arc::clone(&mine));
+                    Box::pin(async move {
+                        let items = mine.items.get_or_init(|| {
+                            let mut queue = locked(&inner.queue);
+                            queue.scheduled = false;
+                            *locked(&mine.answers) = std::mem::take(&mut queue.answers);
+                            std::mem::take(&mut queue.items)
+                        });
+                        inner.runner.run(c, items).await
+                    })
+                }),
+                savepoint,
+            )
             .await;
         let answers = if taken.items.get().is_some() {
             std::mem::take(&mut *locked(&taken.answers))

@@ -141,6 +141,198 @@ async fn concurrent_sends_to_one_number_stop_at_the_limit() {
     other.stop().await;
 }
 
+/// Logins of several users sharing one number, racing on two instances:
+/// the number's limit holds across both (each instance's writer gathers
+/// its challenges into one job), each answer matches what is stored, and
+/// the chain stays one chain.
+#[tokio::test]
+async fn logins_racing_on_two_instances_to_one_number_stop_at_the_limit() {
+    if !needs_postgres("logins_racing_on_two_instances_to_one_number_stop_at_the_limit") {
+        return;
+    }
+    let (app, other) = pair(|c| c.codes.max_sends = 10).await;
+    for u in 0..4 {
+        app.user_with_2fa(&format!("u-{u}"), PHONE).await; // 4 of the number's 10 sends
+    }
+    let mut calls = Vec::new();
+    for i in 0..24 {
+        let body = json!({"user_id": format!("u-{}", i % 4), "ip": format!("198.51.100.{i}"), "device_id": "d-new"});
+        calls.push(("/v1/logins".to_owned(), body));
+    }
+    let answers = race(&app, &other, calls).await;
+    assert_eq!(tally(&answers), expect(&[((200, ""), 6), ((429, "rate_limited"), 18)]));
+    let challenged: Vec<&str> = answers.iter().filter_map(|a| a.body["challenge_id"].as_str()).collect();
+    assert_eq!(challenged.len(), 6);
+    for id in &challenged {
+        let sql = format!("SELECT COUNT(*) FROM challenges WHERE id = '{id}' AND status = 'pending'");
+        assert_eq!(app.scalar_i64(&sql).await, 1, "{id}");
+    }
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM challenges").await, 6);
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM code_sends").await, 10);
+    let sms = "SELECT COUNT(*) FROM notifications WHERE channel = 'sms' AND purpose = 'login_code'";
+    assert_eq!(app.scalar_i64(sms).await, 6);
+    let events = "SELECT COUNT(*) FROM audit_events WHERE action = 'login.challenged'";
+    assert_eq!(app.scalar_i64(events).await, 6);
+    let verified = tollgate_server::cli::verify_chain(&app.server.app.store).await.unwrap();
+    let (seq, _, checked) = verified.unwrap_or_else(|broken| panic!("{broken}"));
+    assert_eq!(seq, app.scalar_i64("SELECT COUNT(*) FROM audit_events").await);
+    assert_eq!(i64::try_from(checked).unwrap(), seq);
+    app.drain_outbox().await;
+    assert_eq!(app.twilio.sent_to(PHONE).len(), 10);
+    other.stop().await;
+}
+
+/// The one-statement challenge writes on PostgreSQL: each prepared
+/// challenge writes its send, SMS and challenge, or — when the user's row
+/// no longer holds the snapshot, or the number is at its limit (counting
+/// the earlier challenges of the same call, also of another user with the
+/// same number) — nothing at all.
+#[tokio::test]
+async fn prepared_challenges_on_postgres_are_each_written_whole_or_not_at_all() {
+    use tollgate_server::store::codes::{insert_challenges_if_current_pg, NewChallenge, PreparedChallenge};
+    use tollgate_server::store::outbox::NewNotification;
+    use tollgate_server::store::users::{find_user, UserRow};
+    if !needs_postgres("prepared_challenges_on_postgres_are_each_written_whole_or_not_at_all") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&fresh_database_url(&dir).await, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let exec = |sql: String| {
+        let store = store.clone();
+        async move { sqlx::query(&sql).execute(store.pool()).await.unwrap() }
+    };
+    exec("INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ('c-1', 'C', 'c', 1, 1)".into())
+        .await;
+    // u-5 and u-6 share a number (one digest).
+    for (k, digest) in [(1, "d-1"), (2, "d-2"), (3, "d-3"), (4, "d-4"), (5, "d-shared"), (6, "d-shared")] {
+        exec(format!(
+            "INSERT INTO users (id, contract_id, email, display_name, phone_sealed, phone_masked, phone_digest, \
+             enabled_at, failed_codes, created_at, updated_at) \
+             VALUES ('u-{k}', 'c-1', 'u{k}@x.test', 'U', 'sealed-{k}', '+44•••5{k}', '{digest}', 1, 0, 1, 1)"
+        ))
+        .await;
+    }
+    let mut c = store.pool().acquire().await.unwrap();
+    let mut users: Vec<UserRow> = Vec::new();
+    for k in 1..=6 {
+        users.push(find_user(&mut c, &format!("u-{k}")).await.unwrap().unwrap());
+    }
+    drop(c);
+    let write = |batch: Vec<(usize, usize, i64)>| {
+        // (challenge number, user index, now); a limit of 5 sends after 0.
+        let store = store.clone();
+        let users = users.clone();
+        async move {
+            let ids: Vec<(String, String)> =
+                batch.iter().map(|(i, _, _)| (format!("ch-{i}"), format!("n-{i}"))).collect();
+            let all: Vec<PreparedChallenge<'_>> = batch
+                .iter()
+                .zip(&ids)
+                .map(|((_, u, now), (ch, nid))| {
+                    let user = &users[*u];
+                    PreparedChallenge {
+                        user,
+                        since: 0,
+                        max_sends: 5,
+                        notification: NewNotification {
+                            id: nid,
+                            user_id: &user.id,
+                            contract_id: &user.contract_id,
+                            channel: "sms",
+                            purpose: "login_code",
+                            recipient_masked: "+44•••56",
+                            payload_sealed: "sealed-sms",
+                            now: *now,
+                        },
+                        challenge: NewChallenge {
+                            id: ch,
+                            login_id: "lg-1",
+                            user_id: &user.id,
+                            ip: "198.51.100.1",
+                            device_id: "d-1",
+                            user_agent: None,
+                            country: None,
+                            code_hash: "hash",
+                            code_expires_at: now + 600_000,
+                            now: *now,
+                        },
+                    }
+                })
+                .collect();
+            let mut tx = store.begin().await.unwrap();
+            let done = insert_challenges_if_current_pg(&mut tx, &all).await.unwrap();
+            tx.commit().await.unwrap();
+            done
+        }
+    };
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move { sqlx::query_as::<_, (i64,)>(sql).fetch_one(store.pool()).await.unwrap().0 }
+    };
+    let rows = || async {
+        (
+            count("SELECT COUNT(*) FROM code_sends").await,
+            count("SELECT COUNT(*) FROM notifications").await,
+            count("SELECT COUNT(*) FROM challenges").await,
+        )
+    };
+    assert_eq!(write(vec![(1, 0, 10)]).await, vec![true]);
+    assert_eq!(rows().await, (1, 1, 1));
+
+    // A stale snapshot (each column the path relies on): nothing.
+    for (n, change) in [
+        "UPDATE users SET enabled_at = NULL WHERE id = 'u-1'",
+        "UPDATE users SET phone_sealed = 'other' WHERE id = 'u-1'",
+        "UPDATE users SET phone_digest = 'other' WHERE id = 'u-1'",
+        "UPDATE users SET phone_masked = 'other' WHERE id = 'u-1'",
+        "UPDATE users SET locked_until = 99 WHERE id = 'u-1'",
+        "UPDATE users SET contract_id = 'c-2' WHERE id = 'u-1'",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if change.contains("c-2") {
+            exec(
+                "INSERT INTO contracts (id, name, search_text, created_at, updated_at) VALUES ('c-2', 'D', 'd', 1, 1)"
+                    .into(),
+            )
+            .await;
+        }
+        exec(change.into()).await;
+        assert_eq!(write(vec![(10 + n, 0, 20)]).await, vec![false], "{change}");
+        assert_eq!(rows().await, (1, 1, 1), "{change}");
+        exec(
+            "UPDATE users SET enabled_at = 1, phone_sealed = 'sealed-1', phone_digest = 'd-1', \
+             phone_masked = '+44•••51', locked_until = NULL, contract_id = 'c-1' WHERE id = 'u-1'"
+                .into(),
+        )
+        .await;
+    }
+
+    // One call of 40: u-1 has 4 sends left, u-2 and u-3 5 each, u-4's
+    // snapshot is stale (its phone changed since), and u-5 and u-6 share 5.
+    exec("UPDATE users SET phone_sealed = 'newer' WHERE id = 'u-4'".into()).await;
+    let batch: Vec<(usize, usize, i64)> = (0..40).map(|i| (100 + i, i % 6, 30)).collect();
+    let done = write(batch.clone()).await;
+    let written = |u: usize| batch.iter().zip(&done).filter(|((_, user, _), d)| *user == u && **d).count();
+    assert_eq!([written(0), written(1), written(2), written(3)], [4, 5, 5, 0]);
+    assert_eq!(written(4) + written(5), 5);
+    // Per user, the first ones in the call's order.
+    for u in 0..6 {
+        let mine: Vec<bool> = batch.iter().zip(&done).filter(|((_, user, _), _)| *user == u).map(|(_, d)| *d).collect();
+        assert!(mine.windows(2).all(|w| w[0] || !w[1]), "u-{}: {mine:?}", u + 1);
+    }
+    assert_eq!(rows().await, (20, 20, 20));
+    for ((i, _, _), d) in batch.iter().zip(&done) {
+        let sql =
+            format!("SELECT COUNT(*) FROM challenges c JOIN notifications n ON n.id = 'n-{i}' WHERE c.id = 'ch-{i}'");
+        let found = sqlx::query_as::<_, (i64,)>(&sql).fetch_one(store.pool()).await.unwrap().0;
+        assert_eq!(found, i64::from(*d), "challenge {i}");
+    }
+    store.close().await;
+}
+
 #[tokio::test]
 async fn two_workers_drain_one_outbox_delivering_each_notification_once() {
     if !needs_postgres("two_workers_drain_one_outbox_delivering_each_notification_once") {
