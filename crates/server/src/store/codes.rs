@@ -513,91 +513,146 @@ async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::
 /// PostgreSQL only, in the writer's transaction and inside a savepoint
 /// that the writer rolls back if this fails (`Err`: a lock race, to be run
 /// again, or a database error): what `insert_challenges_if_current` does,
-/// answering per challenge, in order, whether it was written. The
-/// challenges are written in their users' id order, so that batches of
-/// two instances take the users' row locks in one order.
+/// answering per challenge, in order, whether it was written. One that was
+/// not has written nothing; the caller takes the general path for it,
+/// which gives the exact refusal.
+///
+/// Two round trips per call of up to `CHALLENGES_PER_CALL` challenges
+/// (sizes as on SQLite: each statement is prepared once), where the
+/// general path takes six per challenge:
+///
+/// 1. The users' rows are locked, in id order, and then the numbers'
+///    advisory locks are taken, in key order: a number's lock is only
+///    ever taken after its user's row, as on the general path (`lock_user`,
+///    then `lock_phone_sends`), and all of them are held until the
+///    transaction ends. (The rows are locked by an uncorrelated subquery,
+///    which runs once, before the first number's lock.)
+/// 2. One statement writes, for each challenge whose user's row still
+///    holds the snapshot (2FA state, phone, contract and lock) and whose
+///    number is under its limit, the send, the SMS and the challenge. The
+///    limit counts the sends already stored and the earlier challenges of
+///    the same call to the same number (from any user): the first ones, in
+///    the call's order, go out. Its snapshot is taken after step 1
+///    returned, so it sees every send committed by whoever held a number's
+///    lock before.
 pub async fn insert_challenges_if_current_pg(c: &mut Conn, all: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
-    let mut order: Vec<usize> = (0..all.len()).collect();
-    order.sort_by(|&a, &b| all[a].user.id.cmp(&all[b].user.id));
-    let mut done = vec![false; all.len()];
-    for i in order {
-        done[i] = insert_challenge_if_current_pg(c, &all[i]).await?;
+    let mut done = Vec::with_capacity(all.len());
+    let mut rest = all;
+    while !rest.is_empty() {
+        let n = 1usize << rest.len().min(CHALLENGES_PER_CALL).ilog2();
+        let (call, next) = rest.split_at(n);
+        rest = next;
+        done.extend(challenges_call_pg(c, call).await?);
     }
     Ok(done)
 }
 
-/// One challenge of `insert_challenges_if_current_pg`, in two round trips
-/// instead of the general path's six.
-///
-/// 1. The user's row is locked, then the number's advisory lock is taken,
-///    in one statement and in the order the general path takes them
-///    (`lock_user`, then `lock_phone_sends`), so the two paths cannot
-///    deadlock each other. Both locks are held until the transaction ends.
-/// 2. One statement checks that the row still holds the snapshot (2FA
-///    state, phone, contract and lock) and that the number is under its
-///    limit, and only then records the send, queues the SMS and stores the
-///    challenge. Its snapshot is taken after step 1 returned, so it sees
-///    every send committed by whoever held the number's lock before.
-///
-/// Answers whether it was written. When it was not, nothing was: the
-/// caller takes the general path, which gives the exact refusal.
-async fn insert_challenge_if_current_pg(c: &mut Conn, p: &PreparedChallenge<'_>) -> sqlx::Result<bool> {
-    let (u, n, ch) = (p.user, &p.notification, &p.challenge);
-    debug_assert!(n.user_id == u.id && ch.user_id == u.id && n.contract_id == u.contract_id && n.now == ch.now);
-    // A snapshot without a phone matches no row (`= NULL` is never true).
-    let Some(digest) = u.phone_digest.as_deref() else { return Ok(false) };
-    // The inner query's row lock comes first: a subquery with FOR UPDATE
-    // is not merged into the outer one, and the outer one calls the lock
-    // function for each row the inner one returns (none if the user is
-    // gone: then step 2 writes nothing either).
-    sqlx::query(
-        "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock($2) FROM \
-         (SELECT id FROM users WHERE id = $1 FOR UPDATE) AS row_locked) AS number_locked",
-    )
-    .bind(&u.id)
-    .bind(phone_lock_key(digest))
-    .execute(&mut *c)
-    .await?;
-    let (written,): (i64,) = sqlx::query_as(
-        "WITH current AS (\
-           SELECT 1 FROM users WHERE id = $1 AND contract_id = $2 AND enabled_at IS NOT NULL \
-           AND phone_sealed = $3 AND phone_masked = $4 AND phone_digest = $5 \
-           AND locked_until IS NOT DISTINCT FROM $6 \
-           AND (SELECT COUNT(*) FROM code_sends WHERE phone_digest = $5 AND sent_at > $7) < $8), \
-         sent AS (INSERT INTO code_sends (phone_digest, sent_at) SELECT $5, $9 FROM current), \
-         queued AS (INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, \
-           payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
-           SELECT $10, $1, $2, $11, $12, $13, $14, 'queued', 0, $9, $9, $9 FROM current), \
-         stored AS (INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, status, \
-           code_hash, code_expires_at, code_wrong, created_at) \
-           SELECT $15, $16, $1, $17, $18, $19, $20, 'pending', $21, $22, 0, $9 FROM current RETURNING id) \
-         SELECT COUNT(*) FROM stored",
-    )
-    .bind(&u.id)
-    .bind(&u.contract_id)
-    .bind(u.phone_sealed.as_deref())
-    .bind(u.phone_masked.as_deref())
-    .bind(digest)
-    .bind(u.locked_until)
-    .bind(p.since)
-    .bind(p.max_sends)
-    .bind(ch.now)
-    .bind(n.id)
-    .bind(n.channel)
-    .bind(n.purpose)
-    .bind(n.recipient_masked)
-    .bind(n.payload_sealed)
-    .bind(ch.id)
-    .bind(ch.login_id)
-    .bind(ch.ip)
-    .bind(ch.device_id)
-    .bind(ch.user_agent)
-    .bind(ch.country)
-    .bind(ch.code_hash)
-    .bind(ch.code_expires_at)
-    .fetch_one(&mut *c)
-    .await?;
-    Ok(written == 1)
+/// Values per challenge in the PostgreSQL statement.
+const PG_CHALLENGE_COLUMNS: usize = 22;
+
+/// The two statements of a PostgreSQL call of `n` challenges (`n` a power
+/// of two up to `CHALLENGES_PER_CALL`).
+fn challenges_sql_pg(n: usize) -> &'static (String, String) {
+    static SQL: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (0..=CHALLENGES_PER_CALL.trailing_zeros())
+            .map(|bits| {
+                let n = 1usize << bits;
+                let ids: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+                let keys: Vec<String> = (n + 1..=2 * n).map(|i| format!("(${i}::BIGINT)")).collect();
+                let locks = format!(
+                    "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(number_key) \
+                     FROM (VALUES {}) AS number_keys (number_key) \
+                     WHERE (SELECT COUNT(*) FROM (SELECT id FROM users WHERE id IN ({}) ORDER BY id FOR UPDATE) \
+                     AS users_locked) >= 0 ORDER BY number_key) AS numbers_locked",
+                    keys.join(", "),
+                    ids.join(", ")
+                );
+                let rows: Vec<String> = (0..n)
+                    .map(|row| {
+                        let params: Vec<String> = (1..=PG_CHALLENGE_COLUMNS)
+                            .map(|col| format!("${}", row * PG_CHALLENGE_COLUMNS + col))
+                            .collect();
+                        format!("({row}, {})", params.join(", "))
+                    })
+                    .collect();
+                let writes = format!(
+                    "WITH input (ord, now, user_id, contract_id, phone_sealed, phone_masked, phone_digest, \
+                     locked_until, since, max_sends, notification_id, channel, purpose, recipient_masked, \
+                     payload_sealed, challenge_id, login_id, ip, device_id, user_agent, country, code_hash, \
+                     code_expires_at) AS (VALUES {}), \
+                     current AS (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY i.phone_digest ORDER BY i.ord) AS nth \
+                       FROM input i JOIN users u ON u.id = i.user_id AND u.contract_id = i.contract_id \
+                       AND u.enabled_at IS NOT NULL AND u.phone_sealed = i.phone_sealed \
+                       AND u.phone_masked = i.phone_masked AND u.phone_digest = i.phone_digest \
+                       AND u.locked_until IS NOT DISTINCT FROM i.locked_until), \
+                     allowed AS (SELECT * FROM current c WHERE c.nth + (SELECT COUNT(*) FROM code_sends s \
+                       WHERE s.phone_digest = c.phone_digest AND s.sent_at > c.since) <= c.max_sends), \
+                     sent AS (INSERT INTO code_sends (phone_digest, sent_at) SELECT phone_digest, now FROM allowed), \
+                     queued AS (INSERT INTO notifications (id, user_id, contract_id, channel, purpose, \
+                       recipient_masked, payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
+                       SELECT notification_id, user_id, contract_id, channel, purpose, recipient_masked, \
+                       payload_sealed, 'queued', 0, now, now, now FROM allowed), \
+                     stored AS (INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, \
+                       status, code_hash, code_expires_at, code_wrong, created_at) \
+                       SELECT challenge_id, login_id, user_id, ip, device_id, user_agent, country, 'pending', \
+                       code_hash, code_expires_at, 0, now FROM allowed RETURNING id) \
+                     SELECT STRING_AGG(id, ' ') FROM stored",
+                    rows.join(", ")
+                );
+                (locks, writes)
+            })
+            .collect()
+    });
+    debug_assert!(n.is_power_of_two() && n <= CHALLENGES_PER_CALL);
+    &all[n.trailing_zeros() as usize]
+}
+
+/// One call of `insert_challenges_if_current_pg`; `call.len()` is a power
+/// of two.
+async fn challenges_call_pg(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
+    let (locks, writes) = challenges_sql_pg(call.len());
+    let mut query = sqlx::query(locks);
+    for p in call {
+        query = query.bind(&p.user.id);
+    }
+    for p in call {
+        // A snapshot without a phone locks no number and matches no row.
+        query = query.bind(phone_lock_key(p.user.phone_digest.as_deref().unwrap_or_default()));
+    }
+    query.execute(&mut *c).await?;
+    let mut query = sqlx::query(writes);
+    for p in call {
+        let (u, n, ch) = (p.user, &p.notification, &p.challenge);
+        // The three rows share the user's id and contract and one time.
+        debug_assert!(n.user_id == u.id && ch.user_id == u.id && n.contract_id == u.contract_id && n.now == ch.now);
+        query = query
+            .bind(ch.now)
+            .bind(&u.id)
+            .bind(&u.contract_id)
+            .bind(u.phone_sealed.as_deref())
+            .bind(u.phone_masked.as_deref())
+            .bind(u.phone_digest.as_deref())
+            .bind(u.locked_until)
+            .bind(p.since)
+            .bind(p.max_sends)
+            .bind(n.id)
+            .bind(n.channel)
+            .bind(n.purpose)
+            .bind(n.recipient_masked)
+            .bind(n.payload_sealed)
+            .bind(ch.id)
+            .bind(ch.login_id)
+            .bind(ch.ip)
+            .bind(ch.device_id)
+            .bind(ch.user_agent)
+            .bind(ch.country)
+            .bind(ch.code_hash)
+            .bind(ch.code_expires_at);
+    }
+    let written = query.fetch_one(&mut *c).await?.try_get::<Option<String>, _>(0)?.unwrap_or_default();
+    let written: std::collections::HashSet<&str> = written.split(' ').collect();
+    Ok(call.iter().map(|p| written.contains(p.challenge.id)).collect())
 }
 
 #[cfg(test)]
