@@ -1,4 +1,5 @@
-//! The command line: `serve`, `demo`, `service-token create`, `audit verify`.
+//! The command line: `serve`, `demo`, `service-token create|list|revoke`,
+//! `manager …`, `audit verify`.
 //! Tokens go to stdout as `token: <TOKEN>`; everything else to stderr.
 
 use crate::app::App;
@@ -90,6 +91,18 @@ enum ServiceTokenCommand {
     Create {
         #[arg(long)]
         name: String,
+        /// A token that reads `GET /metrics` and nothing else (for a
+        /// Prometheus scraper), instead of a service token.
+        #[arg(long)]
+        metrics_only: bool,
+    },
+    /// List service and metrics-only tokens (ids and names, never tokens).
+    List,
+    /// Revoke a token by id (`st_…` or `mt_…`). A service token stops
+    /// working within 5 seconds (instances remember live ones that long).
+    Revoke {
+        #[arg(long)]
+        id: String,
     },
 }
 
@@ -135,8 +148,8 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(config) => crate::demo::run(config, listen, db, stop_with_stdin).await,
             Err(code) => return code,
         },
-        Command::ServiceToken(ServiceTokenCommand::Create { name }) => match load_config(cli.config.as_deref()) {
-            Ok(config) => create_service_token(config, &name).await,
+        Command::ServiceToken(command) => match load_config(cli.config.as_deref()) {
+            Ok(config) => token_command(config, command).await,
             Err(code) => return code,
         },
         Command::Manager(command) => match load_config(cli.config.as_deref()) {
@@ -239,12 +252,52 @@ pub async fn issue_service_token(app: &App, name: &str) -> anyhow::Result<String
     Ok(token)
 }
 
-async fn create_service_token(config: Config, name: &str) -> anyhow::Result<()> {
+/// Creates a metrics-only token (`GET /metrics` and nothing else);
+/// returns the token.
+pub async fn issue_metrics_token(app: &App, name: &str) -> anyhow::Result<String> {
+    let name = crate::service::text_field("name", name, 200).map_err(|e| anyhow::anyhow!(e.detail))?;
+    let token = random_token("tgm_");
+    let mut conn = app.store.pool().acquire().await?;
+    tokens::insert_metrics_token(&mut conn, &random_id("mt_"), &name, &token_digest(&token), app.now_ms()).await?;
+    Ok(token)
+}
+
+async fn token_command(config: Config, command: ServiceTokenCommand) -> anyhow::Result<()> {
     let app = App::open(config, Arc::new(SystemClock)).await?;
-    let token = issue_service_token(&app, name).await?;
-    println!("token: {token}");
+    let done = async {
+        match command {
+            ServiceTokenCommand::Create { name, metrics_only } => {
+                let token = if metrics_only {
+                    issue_metrics_token(&app, &name).await?
+                } else {
+                    issue_service_token(&app, &name).await?
+                };
+                println!("token: {token}");
+            }
+            ServiceTokenCommand::List => {
+                let mut conn = app.store.pool().acquire().await?;
+                let rows = tokens::list_tokens(&mut conn).await?;
+                if rows.is_empty() {
+                    eprintln!("no tokens yet: tollgate-server service-token create --name NAME");
+                }
+                for t in rows {
+                    let state = if t.revoked_at.is_some() { "revoked" } else { "live" };
+                    println!("{}\t{}\t{}\t{state}", t.id, t.kind, t.name);
+                }
+            }
+            ServiceTokenCommand::Revoke { id } => {
+                let mut conn = app.store.pool().acquire().await?;
+                if !tokens::revoke_token(&mut conn, &id, app.now_ms()).await? {
+                    anyhow::bail!("no live token has the id {id:?} (see: tollgate-server service-token list)");
+                }
+                eprintln!("revoked {id}");
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
     app.store.close().await;
-    Ok(())
+    done
 }
 
 /// Walks the chain in `seq` order with flat memory; compares the end with

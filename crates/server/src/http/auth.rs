@@ -1,6 +1,8 @@
-//! Bearer tokens. A service token is good only on the service API; any
-//! other token there (a manager's, a revoked one, none) is `401`.
-//! Live service tokens are remembered for `SERVICE_TOKEN_TTL` (below).
+//! Bearer tokens. A service token is good only on the service API (and
+//! `GET /metrics`); any other token there (a manager's, a metrics-only
+//! one, a revoked one, none) is `401`. A metrics-only token is good on
+//! `GET /metrics` and nowhere else. Live service tokens are remembered
+//! for `SERVICE_TOKEN_TTL` (below).
 
 use crate::app::App;
 use crate::crypto::token_digest;
@@ -30,16 +32,43 @@ impl FromRequestParts<Arc<App>> for ServiceCaller {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let digest = token_digest(token);
-        if let Some(token_id) = app.service_tokens.get(&digest) {
-            return Ok(Self { token_id });
-        }
-        let mut conn = app.store.read_pool().acquire().await?;
-        match tokens::find_service_token(&mut conn, &digest).await? {
-            Some(token_id) => {
-                app.service_tokens.put(digest, token_id.clone());
-                Ok(Self { token_id })
-            }
-            None => Err(ApiError::unauthorized()),
+        service_token(app, digest).await?.map(|token_id| Self { token_id }).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+/// The id of the live service token with this digest, from the cache or
+/// the database.
+async fn service_token(app: &App, digest: String) -> Result<Option<String>, ApiError> {
+    if let Some(token_id) = app.service_tokens.get(&digest) {
+        return Ok(Some(token_id));
+    }
+    let mut conn = app.store.read_pool().acquire().await?;
+    let found = tokens::find_service_token(&mut conn, &digest).await?;
+    if let Some(token_id) = &found {
+        app.service_tokens.put(digest, token_id.clone());
+    }
+    Ok(found)
+}
+
+/// Whoever may read `GET /metrics`: a scraper with a metrics-only token,
+/// or the web tier with its service token.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsCaller;
+
+impl FromRequestParts<Arc<App>> for MetricsCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let digest = token_digest(token);
+        let metrics_only = {
+            let mut conn = app.store.read_pool().acquire().await?;
+            tokens::is_metrics_token(&mut conn, &digest).await?
+        };
+        if metrics_only || service_token(app, digest).await?.is_some() {
+            Ok(Self)
+        } else {
+            Err(ApiError::unauthorized())
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use crate::error::ApiResult;
+use crate::http::auth::MetricsCaller;
 use crate::store::outbox;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -11,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub async fn metrics(State(app): State<Arc<App>>) -> ApiResult<impl IntoResponse> {
+/// `GET /metrics`: for a metrics-only token or a service token (api.md:
+/// every call but `/healthz` carries a token).
+pub async fn metrics(_caller: MetricsCaller, State(app): State<Arc<App>>) -> ApiResult<impl IntoResponse> {
     let mut conn = app.store.pool().acquire().await?;
     let depth = outbox::depth(&mut conn).await?;
     Ok((

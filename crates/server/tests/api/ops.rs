@@ -91,7 +91,7 @@ async fn metrics_count_requests_by_route_time_them_and_report_the_outbox() {
     app.call_as(None, "GET", "/v1/nowhere", None).await;
     app.twilio.nth_to(PHONE, 2).await;
     app.drain_outbox().await;
-    let answer = reqwest::get(format!("{}/metrics", app.url)).await.unwrap();
+    let answer = app.http.get(format!("{}/metrics", app.url)).bearer_auth(&app.token).send().await.unwrap();
     assert_eq!(answer.status(), 200);
     let kind = answer.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
@@ -124,6 +124,75 @@ async fn metrics_count_requests_by_route_time_them_and_report_the_outbox() {
     assert_eq!(value("tollgate_writer_queue_wait_seconds_bucket{le=\"+Inf\"}"), batches, "{text}");
     assert!(value("tollgate_writer_batch_duration_seconds_sum") > 0.0, "{text}");
     assert!(has("# TYPE tollgate_writer_batch_duration_seconds histogram"), "{text}");
+}
+
+/// `tollgate-server service-token …` on the test app's database.
+fn token_cli(app: &TestApp, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate-server"))
+        .arg("service-token")
+        .args(args)
+        .env("TOLLGATE_DATABASE__URL", app.db_url())
+        .env_remove("TOLLGATE_CONFIG")
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// api.md: every call but `GET /healthz` carries a token. `/metrics`
+/// takes a service token or a metrics-only one (for a scraper), and a
+/// metrics-only token opens nothing else; tokens are listed and revoked
+/// from the command line.
+#[tokio::test]
+async fn metrics_need_a_token_and_a_metrics_only_token_opens_nothing_else() {
+    let app = TestApp::start().await;
+    let (_, manager_token) = app.manager(&[]).await;
+    let metrics = |token: Option<String>| {
+        let (http, url) = (app.http.clone(), format!("{}/metrics", app.url));
+        async move {
+            let request = http.get(url);
+            let request = match token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            };
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.text().await.unwrap())
+        }
+    };
+    let (status, body) = metrics(None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("\"code\":\"unauthorized\""), "{body}");
+    assert_eq!(metrics(Some(manager_token.clone())).await.0, 401);
+    assert_eq!(metrics(Some("tgm_not-a-token".into())).await.0, 401);
+    assert_eq!(metrics(Some(app.token.clone())).await.0, 200);
+
+    let (code, stdout, stderr) = token_cli(&app, &["create", "--name", "prometheus", "--metrics-only"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let scraper = stdout.trim().strip_prefix("token: tgm_").map(|t| format!("tgm_{t}")).expect(&stdout);
+    let (status, body) = metrics(Some(scraper.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("tollgate_http_requests_total"), "{body}");
+    // Nothing else opens for it: the service API, the admin API.
+    let login = json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-x"});
+    app.call_as(Some(&scraper), "POST", "/v1/logins", Some(login)).await.problem(401, "unauthorized");
+    app.call_as(Some(&scraper), "GET", "/v1/admin/me", None).await.problem(401, "unauthorized");
+
+    // Listed (never the token itself), then revoked: at once for a
+    // metrics-only token.
+    let (code, listed, stderr) = token_cli(&app, &["list"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!listed.contains(&scraper) && !listed.contains(&app.token), "{listed}");
+    let line = listed.lines().find(|l| l.contains("\tprometheus\t")).expect(&listed);
+    let id = line.split('\t').next().unwrap().to_owned();
+    assert!(id.starts_with("mt_") && line.contains("\tmetrics\t") && line.ends_with("\tlive"), "{listed}");
+    assert!(listed.lines().any(|l| l.contains("\tservice\ttests\tlive")), "{listed}");
+    let (code, _, stderr) = token_cli(&app, &["revoke", "--id", &id]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(metrics(Some(scraper)).await.0, 401);
+    assert!(token_cli(&app, &["list"]).1.contains(&format!("{id}\tmetrics\tprometheus\trevoked")));
+    let (code, _, stderr) = token_cli(&app, &["revoke", "--id", &id]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no live token has the id"), "{stderr}");
 }
 
 #[tokio::test]
