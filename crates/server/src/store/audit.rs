@@ -24,10 +24,41 @@ pub async fn append(c: &mut Conn, engine: Engine, at_ms: i64, e: NewEvent<'_>) -
 /// locked once, rows go in with multi-row INSERTs, the head moves once.
 /// Returns the `seq` of the last event (the head).
 pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEvent<'_>)>) -> sqlx::Result<i64> {
-    let (mut seq, mut prev): (i64, String) =
-        sqlx::query_as(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", for_update(engine)))
-            .fetch_one(&mut *c)
+    append_framed(c, engine, events, "", false).await
+}
+
+/// SQLite, for the group-commit writer's transaction begun and ended by
+/// hand: `append_batch` with `before` (fixed statements, each followed by
+/// `; `, e.g. `BEGIN IMMEDIATE; `) run in the same call as the head's read,
+/// and with `commit` the `COMMIT` in the same call as the last INSERT —
+/// so a batch that only appends is two calls. If it fails, the caller
+/// rolls back.
+pub async fn append_batch_framed(
+    c: &mut Conn,
+    events: Vec<(i64, NewEvent<'_>)>,
+    before: &str,
+    commit: bool,
+) -> sqlx::Result<i64> {
+    append_framed(c, Engine::Sqlite, events, before, commit).await
+}
+
+async fn append_framed(
+    c: &mut Conn,
+    engine: Engine,
+    events: Vec<(i64, NewEvent<'_>)>,
+    before: &str,
+    commit: bool,
+) -> sqlx::Result<i64> {
+    debug_assert!(engine == Engine::Sqlite || (before.is_empty() && !commit));
+    // `fetch_all`: a fetch of one row would stop at the first statement's
+    // (empty) result when `before` holds statements.
+    let head: Vec<(i64, String)> =
+        sqlx::query_as(&format!("{before}SELECT seq, hash FROM audit_head WHERE id = 1{}", for_update(engine)))
+            .fetch_all(&mut *c)
             .await?;
+    let Some((mut seq, mut prev)) = head.into_iter().next() else {
+        return Err(sqlx::Error::RowNotFound);
+    };
     let mut rows = Vec::with_capacity(events.len());
     for (at_ms, e) in events {
         seq += 1;
@@ -60,6 +91,9 @@ pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEve
         );
         if last && head_in_last {
             sql.push_str("; UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1");
+            if commit {
+                sql.push_str("; COMMIT");
+            }
         }
         let mut query = sqlx::query(&sql);
         for (e, prev_hash, hash) in chunk {
@@ -82,11 +116,12 @@ pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEve
         query.execute(&mut *c).await?;
     }
     if !head_in_last || rows.is_empty() {
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(&prev)
-            .execute(&mut *c)
-            .await?;
+        let sql = if commit {
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1; COMMIT"
+        } else {
+            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"
+        };
+        sqlx::query(sql).bind(seq).bind(&prev).execute(&mut *c).await?;
     }
     Ok(seq)
 }

@@ -132,11 +132,22 @@ trait Job: Send {
     fn finish(self: Box<Self>, batch: Result<(), String>);
     /// Counts a run; false once the job may not run again.
     fn may_retry(&mut self) -> bool;
-    /// Whether the job writes through the connection (then it runs in a
-    /// savepoint); a job that only brings events does not.
-    fn writes(&self) -> bool;
+    /// How the job is run (see `Mode`).
+    fn mode(&self) -> Mode;
     /// When the job was submitted.
     fn queued(&self) -> Instant;
+}
+
+/// How the writer runs a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// In a savepoint of the writer's (`Writer::submit`).
+    Savepoint,
+    /// Without one: it undoes its own writes when it fails
+    /// (`Writer::submit_atomic`).
+    Atomic,
+    /// It brings events and makes no call of its own (`Writer::append`).
+    EventsOnly,
 }
 
 struct Pending<T, E, F> {
@@ -144,7 +155,7 @@ struct Pending<T, E, F> {
     outcome: Option<Result<T, E>>,
     answer: oneshot::Sender<Result<T, E>>,
     tries: u32,
-    writes: bool,
+    mode: Mode,
     queued: Instant,
 }
 
@@ -191,8 +202,8 @@ where
         self.tries < MAX_TRIES
     }
 
-    fn writes(&self) -> bool {
-        self.writes
+    fn mode(&self) -> Mode {
+        self.mode
     }
 
     fn queued(&self) -> Instant {
@@ -258,7 +269,7 @@ impl Writer {
         E: JobError,
         F: Work<T, E>,
     {
-        self.send(work, true).await
+        self.send(work, Mode::Savepoint).await
     }
 
     /// Like `submit`, but the writer opens no savepoint around `work`
@@ -271,23 +282,23 @@ impl Writer {
         E: JobError,
         F: Work<T, E>,
     {
-        self.send(work, false).await
+        self.send(work, Mode::Atomic).await
     }
 
     /// Appends `events` (and nothing else) with the next batch; answers
     /// once they are durable.
     pub async fn append<E: JobError>(&self, events: Vec<Event>) -> Result<(), E> {
-        self.send(work(move |_| Box::pin(std::future::ready(Ok(((), events.clone()))))), false).await
+        self.send(work(move |_| Box::pin(std::future::ready(Ok(((), events.clone()))))), Mode::EventsOnly).await
     }
 
-    async fn send<T, E, F>(&self, work: F, writes: bool) -> Result<T, E>
+    async fn send<T, E, F>(&self, work: F, mode: Mode) -> Result<T, E>
     where
         T: Send + 'static,
         E: JobError,
         F: Work<T, E>,
     {
         let (answer, answered) = oneshot::channel();
-        let job = Box::new(Pending { work, outcome: None, answer, tries: 0, writes, queued: Instant::now() });
+        let job = Box::new(Pending { work, outcome: None, answer, tries: 0, mode, queued: Instant::now() });
         if self.jobs.send(job).await.is_err() {
             return Err(E::from_db(sqlx::Error::PoolClosed));
         }
@@ -402,7 +413,7 @@ impl<G: Gathered> Gather<G> {
         let taken: Arc<Taken<G>> =
             Arc::new(Taken { items: std::sync::OnceLock::new(), answers: Mutex::new(Vec::new()) });
         let (inner, mine) = (Arc::clone(&self.inner), Arc::clone(&taken));
-        let savepoint = self.inner.runner.savepoint();
+        let mode = if self.inner.runner.savepoint() { Mode::Savepoint } else { Mode::Atomic };
         let ran = self
             .writer
             .send(
@@ -418,7 +429,7 @@ impl<G: Gathered> Gather<G> {
                         inner.runner.run(c, items).await
                     })
                 }),
-                savepoint,
+                mode,
             )
             .await;
         let answers = if taken.items.get().is_some() {
@@ -477,9 +488,131 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: Arc<Writ
     }
 }
 
+/// The transaction of a batch.
+///
+/// * PostgreSQL: sqlx's.
+/// * SQLite: begun and committed by hand on a pooled connection, so that
+///   `BEGIN IMMEDIATE` rides on the batch's first call of the writer's
+///   own and `COMMIT` on its last (the audit append): every call is a
+///   hand-over to the connection's thread and back, and a batch of login
+///   decisions that only append events is then two calls instead of four.
+///   sqlx does not know of this transaction, so it is never given sqlx's
+///   transaction API; a batch that fails is rolled back here (or its
+///   connection closed, which rolls it back) before the connection goes
+///   back to the pool. A batch is never dropped half-way: on SQLite the
+///   writer's task is the whole `block_on` of its thread and ends only
+///   between batches, when its channel closes.
+enum BatchTx {
+    Sqlx(super::Tx),
+    Sqlite { conn: sqlx::pool::PoolConnection<sqlx::Any>, begun: bool },
+}
+
+impl BatchTx {
+    async fn open(store: &Store) -> sqlx::Result<Self> {
+        match store.engine() {
+            Engine::Sqlite => Ok(Self::Sqlite { conn: store.pool().acquire().await?, begun: false }),
+            Engine::Postgres => Ok(Self::Sqlx(store.begin().await?)),
+        }
+    }
+
+    fn conn(&mut self) -> &mut Conn {
+        match self {
+            Self::Sqlx(tx) => tx,
+            Self::Sqlite { conn, .. } => conn,
+        }
+    }
+
+    /// Runs `sql` (a fixed statement of the writer's), SQLite's BEGIN
+    /// first in the same call if the transaction has not begun.
+    async fn raw(&mut self, sql: &'static str, with_begin: &'static str) -> sqlx::Result<()> {
+        match self {
+            Self::Sqlite { conn, begun } if !*begun => {
+                raw(conn, with_begin).await?;
+                *begun = true;
+                Ok(())
+            }
+            _ => raw(self.conn(), sql).await,
+        }
+    }
+
+    /// SQLite: begins now, before a job that makes its own calls.
+    async fn begin_now(&mut self) -> sqlx::Result<()> {
+        if let Self::Sqlite { conn, begun } = self {
+            if !*begun {
+                raw(conn, "BEGIN IMMEDIATE").await?;
+                *begun = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the batch's events and commits. `open`: the savepoint
+    /// `job` is still open (released first).
+    async fn commit(&mut self, engine: Engine, open: bool, events: &[Event]) -> sqlx::Result<()> {
+        let rows = || events.iter().map(|e| (e.at_ms, e.as_new())).collect::<Vec<_>>();
+        match self {
+            Self::Sqlx(tx) => {
+                if open {
+                    raw(tx, "RELEASE SAVEPOINT job").await?;
+                }
+                if engine == Engine::Postgres {
+                    sqlx::query("SET LOCAL lock_timeout TO DEFAULT").execute(&mut **tx).await?;
+                }
+                if !events.is_empty() {
+                    audit::append_batch(tx, engine, rows()).await?;
+                }
+                Ok(())
+            }
+            Self::Sqlite { conn, begun } => {
+                let before = match (*begun, open) {
+                    (false, _) if events.is_empty() => return Ok(()), // nothing was written
+                    (false, _) => "BEGIN IMMEDIATE; ",
+                    (true, true) => "RELEASE SAVEPOINT job; ",
+                    (true, false) => "",
+                };
+                if events.is_empty() {
+                    let sql = if open { "RELEASE SAVEPOINT job; COMMIT" } else { "COMMIT" };
+                    return raw(conn, sql).await;
+                }
+                audit::append_batch_framed(conn, rows(), before, true).await.map(drop)
+            }
+        }
+    }
+
+    /// Ends a successful batch (PostgreSQL's commit; SQLite committed in
+    /// `commit`).
+    async fn finish(self) -> sqlx::Result<()> {
+        match self {
+            Self::Sqlx(tx) => tx.commit().await,
+            Self::Sqlite { .. } => Ok(()),
+        }
+    }
+
+    /// Undoes a batch that cannot be completed.
+    async fn abort(self) {
+        match self {
+            // sqlx rolls its transaction back when it is dropped.
+            Self::Sqlx(tx) => drop(tx),
+            Self::Sqlite { mut conn, .. } => {
+                // After a failed call the transaction may or may not be
+                // open (a failed COMMIT leaves it open, a failed BEGIN
+                // never opened it): ROLLBACK, and if that fails for
+                // another reason, close the connection (SQLite rolls back
+                // what a closed connection left open).
+                if let Err(error) = raw(&mut conn, "ROLLBACK").await {
+                    if !error.to_string().contains("no transaction is active") {
+                        tracing::warn!(%error, "group commit: closing the connection of a failed batch");
+                        let _ = conn.close().await;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Writes one batch; returns the jobs to run again.
 async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
-    let mut tx = match store.begin().await {
+    let mut tx = match BatchTx::open(store).await {
         Ok(tx) => tx,
         Err(error) => return fail_all(batch, Vec::new(), &error),
     };
@@ -489,7 +622,8 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
     // wait for each other. The chain's head, taken last, is waited for.
     let postgres = store.engine() == Engine::Postgres;
     if postgres {
-        if let Err(error) = sqlx::query(JOB_LOCK_TIMEOUT).execute(&mut *tx).await {
+        if let Err(error) = sqlx::query(JOB_LOCK_TIMEOUT).execute(tx.conn()).await {
+            tx.abort().await;
             return fail_all(batch, Vec::new(), &error);
         }
     }
@@ -507,16 +641,21 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
         // Open the next job's savepoint with this one's end only if the
         // next job wants one: a job run without a savepoint must not write
         // inside another job's (a rollback of that one would undo it).
-        let more = jobs.as_slice().first().is_some_and(|next| next.writes());
+        let more = jobs.as_slice().first().is_some_and(|next| next.mode() == Mode::Savepoint);
         let step = async {
-            if !job.writes() {
-                return Ok(job.run(&mut tx).await);
+            match job.mode() {
+                Mode::EventsOnly => return Ok(job.run(tx.conn()).await),
+                Mode::Atomic => {
+                    tx.begin_now().await?;
+                    return Ok(job.run(tx.conn()).await);
+                }
+                Mode::Savepoint => {}
             }
             if !open {
-                raw(&mut tx, "SAVEPOINT job").await?;
+                tx.raw("SAVEPOINT job", "BEGIN IMMEDIATE; SAVEPOINT job").await?;
                 open = true;
             }
-            let ran = job.run(&mut tx).await;
+            let ran = job.run(tx.conn()).await;
             let end = match (&ran, more) {
                 (Ok(_), true) => "RELEASE SAVEPOINT job; SAVEPOINT job",
                 (Ok(_), false) => "RELEASE SAVEPOINT job",
@@ -524,7 +663,7 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
                 (Err(_), false) => "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job",
             };
             open = false;
-            raw(&mut tx, end).await?;
+            raw(tx.conn(), end).await?;
             open = more;
             Ok::<_, sqlx::Error>(ran)
         };
@@ -535,7 +674,7 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
             }
             Ok(Err(Failed::Retry)) if job.may_retry() => again.push(job),
             Ok(Err(Failed::Broken)) => {
-                drop(tx);
+                tx.abort().await;
                 kept.push(job);
                 kept.extend(jobs);
                 kept.extend(again);
@@ -545,7 +684,7 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
             Ok(Err(_)) => failed.push(job),
             Err(error) => {
                 // The transaction is unusable: nothing of it is written.
-                drop(tx);
+                tx.abort().await;
                 kept.push(job);
                 kept.extend(jobs);
                 kept.extend(again);
@@ -553,20 +692,14 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
             }
         }
     }
-    let written = async {
-        if open {
-            raw(&mut tx, "RELEASE SAVEPOINT job").await?;
+    let written = match tx.commit(store.engine(), open, &events).await {
+        Ok(()) => tx.finish().await,
+        Err(error) => {
+            tx.abort().await;
+            Err(error)
         }
-        if postgres {
-            sqlx::query("SET LOCAL lock_timeout TO DEFAULT").execute(&mut *tx).await?;
-        }
-        if !events.is_empty() {
-            let rows = events.iter().map(|e| (e.at_ms, e.as_new())).collect();
-            audit::append_batch(&mut tx, store.engine(), rows).await?;
-        }
-        tx.commit().await
     };
-    match written.await {
+    match written {
         Ok(()) => {
             for job in kept.into_iter().chain(failed) {
                 job.finish(Ok(()));
@@ -761,6 +894,61 @@ mod tests {
         let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
         assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
         // The writer goes on.
+        assert_eq!(job(writer.clone(), 1_003).await, Ok(1_003));
+        store.close().await;
+    }
+
+    /// Batches of login decisions that only bring events (`append`) are
+    /// begun and committed in the calls of the audit append; one whose
+    /// append fails is rolled back whole, and the connection goes back to
+    /// the pool clean (no transaction left open on it).
+    #[tokio::test]
+    async fn event_only_batches_commit_with_their_append_and_a_failed_one_leaves_nothing_open() {
+        let (_dir, store) = store().await;
+        sqlx::query(
+            "CREATE TRIGGER poison BEFORE INSERT ON audit_events WHEN NEW.actor_id = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        let writer = Writer::start(store.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 1..=300 {
+            let writer = writer.clone();
+            tasks.spawn(async move {
+                let mut e = event(i);
+                if i % 100 == 0 {
+                    e.actor_id = "poison".into();
+                }
+                (i, writer.append::<TestError>(vec![e]).await)
+            });
+        }
+        let mut ok = Vec::new();
+        for (i, done) in tasks.join_all().await {
+            match done {
+                Ok(()) => ok.push(i),
+                Err(TestError::Db(e)) => assert!(e.contains("group commit failed"), "{e}"),
+                Err(e) => panic!("event {i}: {e:?}"),
+            }
+        }
+        assert!(ok.len() <= 297 && !ok.is_empty(), "{}", ok.len());
+        assert!(ok.iter().all(|i| i % 100 != 0));
+        let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
+        assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
+        let stored: Vec<(String,)> =
+            sqlx::query_as("SELECT user_id FROM audit_events ORDER BY seq").fetch_all(store.pool()).await.unwrap();
+        let mut stored: Vec<usize> = stored.iter().map(|(u,)| u[2..].parse().unwrap()).collect();
+        stored.sort_unstable();
+        ok.sort_unstable();
+        assert_eq!(stored, ok, "what was answered success is there, and nothing else");
+        // No transaction was left open on the (single) connection: sqlx's
+        // own transaction begins and commits on it.
+        let mut tx = store.begin().await.unwrap();
+        tokens::init_setting(&mut tx, "after", "v").await.unwrap();
+        tx.commit().await.unwrap();
+        // And the writer goes on, an event-only batch and a job.
+        writer.append::<TestError>(vec![event(1_001)]).await.unwrap();
         assert_eq!(job(writer.clone(), 1_003).await, Ok(1_003));
         store.close().await;
     }
