@@ -76,25 +76,36 @@ async fn append_framed(
         let hash = event.chain_hash(&prev);
         rows.push((event, std::mem::replace(&mut prev, hash.clone()), hash));
     }
-    // SQLite: the head moves in the same call as the last INSERT (one
-    // hand-over to the connection's thread less per batch; statements of
-    // one call take their `?` parameters in order). PostgreSQL takes one
-    // statement per call.
-    let head_in_last = engine == Engine::Sqlite;
+    // The head moves in the same call as the last INSERT: one hand-over to
+    // SQLite's thread, one round trip to PostgreSQL less per append — and
+    // on PostgreSQL the head's lock is held until commit, so every other
+    // appender waits for these calls. SQLite runs the statements of a call
+    // in order, each taking its `?` parameters in turn; PostgreSQL takes
+    // one statement per call, so there the INSERT is a data-modifying
+    // `WITH` of the UPDATE (it runs whether or not the UPDATE reads it).
     let chunks = rows.len().div_ceil(500);
     for (i, chunk) in rows.chunks(500).enumerate() {
         let last = i + 1 == chunks;
-        let mut sql = format!(
+        let insert = format!(
             "INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, \
              prev_hash, hash) VALUES {}",
             values_rows(engine, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk.len())
         );
-        if last && head_in_last {
-            sql.push_str("; UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1");
-            if commit {
-                sql.push_str("; COMMIT");
+        let sql = match (last, engine) {
+            (false, _) => insert,
+            (true, Engine::Sqlite) => {
+                let end = if commit { "; COMMIT" } else { "" };
+                format!("{insert}; UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1{end}")
             }
-        }
+            (true, Engine::Postgres) => {
+                let n = chunk.len() * 11;
+                format!(
+                    "WITH appended AS ({insert}) UPDATE audit_head SET seq = ${}, hash = ${} WHERE id = 1",
+                    n + 1,
+                    n + 2
+                )
+            }
+        };
         let mut query = sqlx::query(&sql);
         for (e, prev_hash, hash) in chunk {
             query = query
@@ -110,12 +121,12 @@ async fn append_framed(
                 .bind(prev_hash)
                 .bind(hash);
         }
-        if last && head_in_last {
+        if last {
             query = query.bind(seq).bind(&prev);
         }
         query.execute(&mut *c).await?;
     }
-    if !head_in_last || rows.is_empty() {
+    if rows.is_empty() {
         let sql = if commit {
             "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1; COMMIT"
         } else {

@@ -72,3 +72,52 @@ async fn cutting_off_the_newest_events_is_seen_against_the_head() {
     assert!(!ok);
     assert!(stderr.contains(&format!("head is seq {last}")), "{stderr}");
 }
+
+/// Appends of any size on the engine under test (PostgreSQL too: there
+/// the last INSERT of an append and the head's move are one statement):
+/// one chain, and the head is the last event.
+#[tokio::test]
+async fn appends_of_any_size_extend_one_chain_and_move_the_head() {
+    use tollgate_core::audit::ActorKind;
+    use tollgate_server::store::audit::{append_batch, head, page_after, NewEvent};
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        tollgate_server::store::Store::connect(&crate::support::fresh_database_url(&dir).await, 2).await.unwrap();
+    store.migrate().await.unwrap();
+    let (_, genesis) = head(&mut store.pool().acquire().await.unwrap()).await.unwrap();
+    let mut total = 0;
+    for size in [1, 1_234, 0, 500, 3] {
+        let mut tx = store.begin().await.unwrap();
+        let events = (0..size)
+            .map(|i| {
+                let event = NewEvent {
+                    actor_kind: ActorKind::System,
+                    actor_id: "test",
+                    action: "test.append",
+                    contract_id: None,
+                    user_id: None,
+                    ip: None,
+                    detail: json!({ "n": total + i }),
+                };
+                (1_000 + i64::try_from(i).unwrap(), event)
+            })
+            .collect();
+        let last = append_batch(&mut tx, store.engine(), events).await.unwrap();
+        tx.commit().await.unwrap();
+        total += size;
+        assert_eq!(last, i64::try_from(total).unwrap());
+    }
+    let mut c = store.pool().acquire().await.unwrap();
+    let rows = page_after(&mut c, 0, 10_000).await.unwrap();
+    assert_eq!(rows.len(), total);
+    let mut prev = genesis;
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row.seq, i64::try_from(i).unwrap() + 1);
+        assert_eq!(row.prev_hash, prev, "event {} links to the one before", row.seq);
+        assert_eq!(row.hash, row.event().chain_hash(&row.prev_hash), "event {} hash", row.seq);
+        prev = row.hash.clone();
+    }
+    assert_eq!(head(&mut c).await.unwrap(), (i64::try_from(total).unwrap(), prev));
+    drop(c);
+    store.close().await;
+}
