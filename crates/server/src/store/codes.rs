@@ -400,7 +400,8 @@ pub(crate) const FAST_CHALLENGE_OBJECTS: &str = "\
     'pending', NEW.code_hash, NEW.code_expires_at, 0, NEW.now WHERE changes() = 1; \
     END;";
 
-/// Values per row of `fast_challenge`.
+/// Values per prepared challenge (`bind_prepared`): per row of
+/// `fast_challenge`, and of the PostgreSQL statement's `input`.
 const FAST_CHALLENGE_COLUMNS: usize = 22;
 
 /// The call for `n` challenges (`n` a power of two up to
@@ -428,6 +429,20 @@ fn challenges_sql(n: usize) -> &'static str {
     &all[n.trailing_zeros() as usize]
 }
 
+/// `all` in calls of the largest power of two sizes, each at most
+/// `CHALLENGES_PER_CALL` (the statement of each size is prepared once).
+fn calls<T>(all: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = all;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (call, next) = rest.split_at(1usize << rest.len().min(CHALLENGES_PER_CALL).ilog2());
+        rest = next;
+        Some(call)
+    })
+}
+
 /// SQLite only, in the writer's transaction: for each prepared challenge,
 /// records the send, queues the SMS and stores the challenge — if, and
 /// only if, the user's row still holds the snapshot's 2FA state, phone,
@@ -446,11 +461,8 @@ fn challenges_sql(n: usize) -> &'static str {
 /// commit.
 pub async fn insert_challenges_if_current(c: &mut Conn, all: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
     let mut done = Vec::with_capacity(all.len());
-    let mut rest = all;
-    while !rest.is_empty() {
-        let n = 1usize << rest.len().min(CHALLENGES_PER_CALL).ilog2();
-        let (call, next) = rest.split_at(n);
-        rest = next;
+    for call in calls(all) {
+        let n = call.len();
         match challenges_call(c, call).await {
             Ok(written) => done.extend(written),
             Err(error) => {
@@ -463,38 +475,46 @@ pub async fn insert_challenges_if_current(c: &mut Conn, all: &[PreparedChallenge
     Ok(done)
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds one prepared challenge's values, in the order of the columns of
+/// `fast_challenge` (SQLite) and of the PostgreSQL statement's `input`.
+fn bind_prepared<'q>(query: AnyQuery<'q>, p: &'q PreparedChallenge<'_>) -> AnyQuery<'q> {
+    let (u, n, ch) = (p.user, &p.notification, &p.challenge);
+    // The three rows share the user's id and contract and one time.
+    debug_assert!(n.user_id == u.id && ch.user_id == u.id && n.contract_id == u.contract_id && n.now == ch.now);
+    query
+        .bind(ch.now)
+        .bind(&u.id)
+        .bind(&u.contract_id)
+        .bind(u.phone_sealed.as_deref())
+        .bind(u.phone_masked.as_deref())
+        .bind(u.phone_digest.as_deref())
+        .bind(u.locked_until)
+        .bind(p.since)
+        .bind(p.max_sends)
+        .bind(n.id)
+        .bind(n.channel)
+        .bind(n.purpose)
+        .bind(n.recipient_masked)
+        .bind(n.payload_sealed)
+        .bind(ch.id)
+        .bind(ch.login_id)
+        .bind(ch.ip)
+        .bind(ch.device_id)
+        .bind(ch.user_agent)
+        .bind(ch.country)
+        .bind(ch.code_hash)
+        .bind(ch.code_expires_at)
+}
+
 /// One call of `insert_challenges_if_current`; `call.len()` is a power of two.
 async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
     let mut query = sqlx::query(challenges_sql(call.len()));
     for p in call {
-        let (u, n, ch) = (p.user, &p.notification, &p.challenge);
-        // The three rows share the user's id and contract and one time.
-        debug_assert!(n.user_id == u.id && ch.user_id == u.id && n.contract_id == u.contract_id && n.now == ch.now);
         // A snapshot without a phone matches no row (`= NULL` is never
         // true): nothing of its challenge is written.
-        query = query
-            .bind(ch.now)
-            .bind(&u.id)
-            .bind(&u.contract_id)
-            .bind(u.phone_sealed.as_deref())
-            .bind(u.phone_masked.as_deref())
-            .bind(u.phone_digest.as_deref())
-            .bind(u.locked_until)
-            .bind(p.since)
-            .bind(p.max_sends)
-            .bind(n.id)
-            .bind(n.channel)
-            .bind(n.purpose)
-            .bind(n.recipient_masked)
-            .bind(n.payload_sealed)
-            .bind(ch.id)
-            .bind(ch.login_id)
-            .bind(ch.ip)
-            .bind(ch.device_id)
-            .bind(ch.user_agent)
-            .bind(ch.country)
-            .bind(ch.code_hash)
-            .bind(ch.code_expires_at);
+        query = bind_prepared(query, p);
     }
     for p in call {
         query = query.bind(p.challenge.id);
@@ -537,18 +557,11 @@ async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::
 ///    lock before.
 pub async fn insert_challenges_if_current_pg(c: &mut Conn, all: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
     let mut done = Vec::with_capacity(all.len());
-    let mut rest = all;
-    while !rest.is_empty() {
-        let n = 1usize << rest.len().min(CHALLENGES_PER_CALL).ilog2();
-        let (call, next) = rest.split_at(n);
-        rest = next;
+    for call in calls(all) {
         done.extend(challenges_call_pg(c, call).await?);
     }
     Ok(done)
 }
-
-/// Values per challenge in the PostgreSQL statement.
-const PG_CHALLENGE_COLUMNS: usize = 22;
 
 /// The two statements of a PostgreSQL call of `n` challenges (`n` a power
 /// of two up to `CHALLENGES_PER_CALL`).
@@ -570,8 +583,8 @@ fn challenges_sql_pg(n: usize) -> &'static (String, String) {
                 );
                 let rows: Vec<String> = (0..n)
                     .map(|row| {
-                        let params: Vec<String> = (1..=PG_CHALLENGE_COLUMNS)
-                            .map(|col| format!("${}", row * PG_CHALLENGE_COLUMNS + col))
+                        let params: Vec<String> = (1..=FAST_CHALLENGE_COLUMNS)
+                            .map(|col| format!("${}", row * FAST_CHALLENGE_COLUMNS + col))
                             .collect();
                         format!("({row}, {})", params.join(", "))
                     })
@@ -623,32 +636,7 @@ async fn challenges_call_pg(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sql
     query.execute(&mut *c).await?;
     let mut query = sqlx::query(writes);
     for p in call {
-        let (u, n, ch) = (p.user, &p.notification, &p.challenge);
-        // The three rows share the user's id and contract and one time.
-        debug_assert!(n.user_id == u.id && ch.user_id == u.id && n.contract_id == u.contract_id && n.now == ch.now);
-        query = query
-            .bind(ch.now)
-            .bind(&u.id)
-            .bind(&u.contract_id)
-            .bind(u.phone_sealed.as_deref())
-            .bind(u.phone_masked.as_deref())
-            .bind(u.phone_digest.as_deref())
-            .bind(u.locked_until)
-            .bind(p.since)
-            .bind(p.max_sends)
-            .bind(n.id)
-            .bind(n.channel)
-            .bind(n.purpose)
-            .bind(n.recipient_masked)
-            .bind(n.payload_sealed)
-            .bind(ch.id)
-            .bind(ch.login_id)
-            .bind(ch.ip)
-            .bind(ch.device_id)
-            .bind(ch.user_agent)
-            .bind(ch.country)
-            .bind(ch.code_hash)
-            .bind(ch.code_expires_at);
+        query = bind_prepared(query, p);
     }
     let written = query.fetch_one(&mut *c).await?.try_get::<Option<String>, _>(0)?.unwrap_or_default();
     let written: std::collections::HashSet<&str> = written.split(' ').collect();

@@ -3,7 +3,11 @@
 use super::Conn;
 
 pub async fn insert_service_token(c: &mut Conn, id: &str, name: &str, digest: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO service_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+    insert_token(c, "service_tokens", id, name, digest, now).await
+}
+
+async fn insert_token(c: &mut Conn, table: &str, id: &str, name: &str, digest: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query(&format!("INSERT INTO {table} (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)"))
         .bind(id)
         .bind(name)
         .bind(digest)
@@ -25,14 +29,7 @@ pub async fn find_service_token(c: &mut Conn, digest: &str) -> sqlx::Result<Opti
 
 /// A token that may read `GET /metrics` and nothing else.
 pub async fn insert_metrics_token(c: &mut Conn, id: &str, name: &str, digest: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO metrics_tokens (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(name)
-        .bind(digest)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(drop)
+    insert_token(c, "metrics_tokens", id, name, digest, now).await
 }
 
 /// Whether a live metrics token has this digest.

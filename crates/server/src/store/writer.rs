@@ -835,11 +835,9 @@ mod tests {
         store.close().await;
     }
 
-    #[tokio::test]
-    async fn a_batch_that_cannot_be_written_answers_errors_and_writes_nothing_of_it() {
-        let (_dir, store) = store().await;
-        // An event the database refuses fails the batch's audit append,
-        // after every job of the batch has run.
+    /// The database refuses audit events whose actor is `poison`: the
+    /// batch's audit append fails, after every job of the batch has run.
+    async fn poison_events_of_actor_poison(store: &Store) {
         sqlx::query(
             "CREATE TRIGGER poison BEFORE INSERT ON audit_events WHEN NEW.actor_id = 'poison' \
              BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
@@ -847,6 +845,14 @@ mod tests {
         .execute(store.pool())
         .await
         .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_cannot_be_written_answers_errors_and_writes_nothing_of_it() {
+        let (_dir, store) = store().await;
+        // An event the database refuses fails the batch's audit append,
+        // after every job of the batch has run.
+        poison_events_of_actor_poison(&store).await;
         let writer = Writer::start(store.clone());
         let mut tasks = tokio::task::JoinSet::new();
         for i in 1..=200 {
@@ -905,13 +911,7 @@ mod tests {
     #[tokio::test]
     async fn event_only_batches_commit_with_their_append_and_a_failed_one_leaves_nothing_open() {
         let (_dir, store) = store().await;
-        sqlx::query(
-            "CREATE TRIGGER poison BEFORE INSERT ON audit_events WHEN NEW.actor_id = 'poison' \
-             BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap();
+        poison_events_of_actor_poison(&store).await;
         let writer = Writer::start(store.clone());
         let poison = |i: usize| Event { actor_id: "poison".into(), ..event(i) };
         // A batch of one poisoned event: begun and failed in one call.
