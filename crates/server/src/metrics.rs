@@ -117,12 +117,18 @@ impl WriterStats {
 
 #[derive(Default)]
 struct Inner {
-    /// (method, route, status) → requests.
-    requests: BTreeMap<(String, String, u16), u64>,
-    /// (method, route) → latency.
-    latency: BTreeMap<(String, String), Histogram>,
+    /// method → route → what was answered: looked up by `&str`, so a
+    /// request of a method and route seen before allocates nothing.
+    routes: BTreeMap<String, BTreeMap<String, RouteStats>>,
     /// (channel, outcome) → delivery attempts.
     deliveries: BTreeMap<(String, String), u64>,
+}
+
+#[derive(Default)]
+struct RouteStats {
+    /// status → requests.
+    statuses: BTreeMap<u16, u64>,
+    latency: Histogram,
 }
 
 #[derive(Default)]
@@ -135,9 +141,16 @@ impl Metrics {
     /// (ids stay out of label values).
     pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
         let Ok(mut inner) = self.inner.lock() else { return };
-        *inner.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
-        let h = inner.latency.entry((method.to_owned(), route.to_owned())).or_default();
-        h.observe(&BUCKETS, took.as_secs_f64());
+        if !inner.routes.contains_key(method) {
+            inner.routes.insert(method.to_owned(), BTreeMap::new());
+        }
+        let Some(routes) = inner.routes.get_mut(method) else { return };
+        if !routes.contains_key(route) {
+            routes.insert(route.to_owned(), RouteStats::default());
+        }
+        let Some(stats) = routes.get_mut(route) else { return };
+        *stats.statuses.entry(status).or_default() += 1;
+        stats.latency.observe(&BUCKETS, took.as_secs_f64());
     }
 
     /// One delivery attempt by this instance's worker: `sent`, `retry` or
@@ -155,19 +168,22 @@ impl Metrics {
         let Ok(inner) = self.inner.lock() else { return out };
         out.push_str("# HELP tollgate_http_requests_total HTTP requests answered, by route and status.\n");
         out.push_str("# TYPE tollgate_http_requests_total counter\n");
-        for ((method, route, status), n) in &inner.requests {
-            let _ = writeln!(
-                out,
-                "tollgate_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                esc(method),
-                esc(route)
-            );
+        let by_route = || inner.routes.iter().flat_map(|(m, routes)| routes.iter().map(move |(r, s)| (m, r, s)));
+        for (method, route, stats) in by_route() {
+            for (status, n) in &stats.statuses {
+                let _ = writeln!(
+                    out,
+                    "tollgate_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                    esc(method),
+                    esc(route)
+                );
+            }
         }
         out.push_str("# HELP tollgate_http_request_duration_seconds Time to answer HTTP requests.\n");
         out.push_str("# TYPE tollgate_http_request_duration_seconds histogram\n");
-        for ((method, route), h) in &inner.latency {
+        for (method, route, stats) in by_route() {
             let labels = format!("method=\"{}\",route=\"{}\"", esc(method), esc(route));
-            h.render(&mut out, "tollgate_http_request_duration_seconds", &labels, &BUCKETS);
+            stats.latency.render(&mut out, "tollgate_http_request_duration_seconds", &labels, &BUCKETS);
         }
         out.push_str("# HELP tollgate_outbox_notifications Notifications in the outbox (whole database), by status.\n");
         out.push_str("# TYPE tollgate_outbox_notifications gauge\n");
@@ -206,6 +222,8 @@ mod tests {
         m.request("POST", "/v1/logins", 200, Duration::from_millis(3));
         m.request("POST", "/v1/logins", 200, Duration::from_millis(30));
         m.request("POST", "/v1/logins", 429, Duration::from_secs(9));
+        m.request("GET", "/v1/admin/me", 200, Duration::from_millis(2));
+        m.request("POST", "/v1/challenges/{challenge_id}/verify", 200, Duration::from_millis(2));
         m.delivery("sms", "sent");
         let writer = WriterStats::default();
         writer.batch(3, Duration::from_micros(1_500), Duration::from_millis(4));
@@ -213,6 +231,20 @@ mod tests {
         let text = m.render(&[("queued".into(), 2)], &writer);
         assert!(text.contains("tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"200\"} 2\n"));
         assert!(text.contains("tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"429\"} 1\n"));
+        // Each method and route on its own lines, in (method, route, status) order.
+        let requests: Vec<&str> = text.lines().filter(|l| l.starts_with("tollgate_http_requests_total{")).collect();
+        assert_eq!(
+            requests,
+            [
+                "tollgate_http_requests_total{method=\"GET\",route=\"/v1/admin/me\",status=\"200\"} 1",
+                "tollgate_http_requests_total{method=\"POST\",route=\"/v1/challenges/{challenge_id}/verify\",status=\"200\"} 1",
+                "tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"200\"} 2",
+                "tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"429\"} 1",
+            ]
+        );
+        assert!(
+            text.contains("tollgate_http_request_duration_seconds_count{method=\"GET\",route=\"/v1/admin/me\"} 1\n")
+        );
         let labels = "method=\"POST\",route=\"/v1/logins\"";
         assert!(text.contains(&format!("tollgate_http_request_duration_seconds_bucket{{{labels},le=\"0.001\"}} 0\n")));
         assert!(text.contains(&format!("tollgate_http_request_duration_seconds_bucket{{{labels},le=\"0.005\"}} 1\n")));

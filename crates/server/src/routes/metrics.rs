@@ -25,9 +25,12 @@ pub async fn metrics(_caller: MetricsCaller, State(app): State<Arc<App>>) -> Api
 
 pub async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    // Clones without copying text: a standard method is a value, a
+    // matched path a shared string.
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let res = next.run(req).await;
-    app.metrics.request(&method, &route, res.status().as_u16(), started.elapsed());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    app.metrics.request(method.as_str(), route, res.status().as_u16(), started.elapsed());
     res
 }
