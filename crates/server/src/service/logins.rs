@@ -132,17 +132,12 @@ impl Gathered for FastChallenges {
 
 impl App {
     /// A challenge and its user, the user's row locked for the transaction
-    /// (PostgreSQL: the challenge is read again under that lock, so a
-    /// racing instance's verification or wrong code is seen).
+    /// (PostgreSQL: the challenge is read after that lock, so a racing
+    /// instance's verification or wrong code is seen). Two round trips.
     async fn locked_challenge(&self, c: &mut Conn, challenge_id: &str) -> ApiResult<(ChallengeRow, users::UserRow)> {
         let not_found = || ApiError::not_found(format!("no challenge {challenge_id}"));
-        let first = codes::find_challenge(c, challenge_id).await?.ok_or_else(not_found)?;
-        let engine = self.store.engine();
-        let user = users::lock_user(c, engine, &first.user_id).await?.ok_or_else(ApiError::internal)?;
-        let challenge = match engine {
-            Engine::Sqlite => first,
-            Engine::Postgres => codes::find_challenge(c, challenge_id).await?.ok_or_else(not_found)?,
-        };
+        let user = users::lock_user_of_challenge(c, self.store.engine(), challenge_id).await?.ok_or_else(not_found)?;
+        let challenge = codes::find_challenge(c, challenge_id).await?.ok_or_else(not_found)?;
         Ok((challenge, user))
     }
 

@@ -91,6 +91,19 @@ pub async fn lock_user(c: &mut Conn, engine: Engine, id: &str) -> sqlx::Result<O
         .await
 }
 
+/// The user a challenge belongs to, the row locked for the transaction
+/// (PostgreSQL), in one round trip; `None` if there is no such challenge.
+/// The challenge itself is to be read after this, under the lock.
+pub async fn lock_user_of_challenge(c: &mut Conn, engine: Engine, challenge_id: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM challenges WHERE id = $1){}",
+        for_update(engine)
+    ))
+    .bind(challenge_id)
+    .fetch_optional(c)
+    .await
+}
+
 /// Creates the user unless a row with this id exists (created by a racing
 /// request, perhaps on another instance); returns whether it did.
 pub async fn insert_user(
