@@ -245,20 +245,22 @@ pub async fn wait_for_signal() {
 
 /// Creates a service token in the configured database; returns the token.
 pub async fn issue_service_token(app: &App, name: &str) -> anyhow::Result<String> {
-    let name = crate::service::text_field("name", name, 200).map_err(|e| anyhow::anyhow!(e.detail))?;
-    let token = random_token("tgs_");
-    let mut conn = app.store.pool().acquire().await?;
-    tokens::insert_service_token(&mut conn, &random_id("st_"), &name, &token_digest(&token), app.now_ms()).await?;
-    Ok(token)
+    issue_token(app, name, false).await
 }
 
-/// Creates a metrics-only token (`GET /metrics` and nothing else);
-/// returns the token.
-pub async fn issue_metrics_token(app: &App, name: &str) -> anyhow::Result<String> {
+/// Creates a service token, or a metrics-only one (`GET /metrics` and
+/// nothing else); returns the token.
+async fn issue_token(app: &App, name: &str, metrics_only: bool) -> anyhow::Result<String> {
     let name = crate::service::text_field("name", name, 200).map_err(|e| anyhow::anyhow!(e.detail))?;
-    let token = random_token("tgm_");
+    let (token_prefix, id_prefix) = if metrics_only { ("tgm_", "mt_") } else { ("tgs_", "st_") };
+    let (token, id) = (random_token(token_prefix), random_id(id_prefix));
+    let (digest, now) = (token_digest(&token), app.now_ms());
     let mut conn = app.store.pool().acquire().await?;
-    tokens::insert_metrics_token(&mut conn, &random_id("mt_"), &name, &token_digest(&token), app.now_ms()).await?;
+    if metrics_only {
+        tokens::insert_metrics_token(&mut conn, &id, &name, &digest, now).await?;
+    } else {
+        tokens::insert_service_token(&mut conn, &id, &name, &digest, now).await?;
+    }
     Ok(token)
 }
 
@@ -267,12 +269,7 @@ async fn token_command(config: Config, command: ServiceTokenCommand) -> anyhow::
     let done = async {
         match command {
             ServiceTokenCommand::Create { name, metrics_only } => {
-                let token = if metrics_only {
-                    issue_metrics_token(&app, &name).await?
-                } else {
-                    issue_service_token(&app, &name).await?
-                };
-                println!("token: {token}");
+                println!("token: {}", issue_token(&app, &name, metrics_only).await?);
             }
             ServiceTokenCommand::List => {
                 let mut conn = app.store.pool().acquire().await?;

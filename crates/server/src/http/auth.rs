@@ -61,11 +61,12 @@ impl FromRequestParts<Arc<App>> for MetricsCaller {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let digest = token_digest(token);
-        let metrics_only = {
-            let mut conn = app.store.read_pool().acquire().await?;
-            tokens::is_metrics_token(&mut conn, &digest).await?
-        };
-        if metrics_only || service_token(app, digest).await?.is_some() {
+        // A service token is usually found in the cache, without a query.
+        if service_token(app, digest.clone()).await?.is_some() {
+            return Ok(Self);
+        }
+        let mut conn = app.store.read_pool().acquire().await?;
+        if tokens::is_metrics_token(&mut conn, &digest).await? {
             Ok(Self)
         } else {
             Err(ApiError::unauthorized())

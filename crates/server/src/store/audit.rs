@@ -24,25 +24,16 @@ pub async fn append(c: &mut Conn, engine: Engine, at_ms: i64, e: NewEvent<'_>) -
 /// locked once, rows go in with multi-row INSERTs, the head moves once.
 /// Returns the `seq` of the last event (the head).
 pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEvent<'_>)>) -> sqlx::Result<i64> {
-    append_framed(c, engine, events, "", false).await
+    append_batch_framed(c, engine, events, "", false).await
 }
 
-/// SQLite, for the group-commit writer's transaction begun and ended by
-/// hand: `append_batch` with `before` (fixed statements, each followed by
-/// `; `, e.g. `BEGIN IMMEDIATE; `) run in the same call as the head's read,
-/// and with `commit` the `COMMIT` in the same call as the last INSERT —
-/// so a batch that only appends is two calls. If it fails, the caller
-/// rolls back.
-pub async fn append_batch_framed(
-    c: &mut Conn,
-    events: Vec<(i64, NewEvent<'_>)>,
-    before: &str,
-    commit: bool,
-) -> sqlx::Result<i64> {
-    append_framed(c, Engine::Sqlite, events, before, commit).await
-}
-
-async fn append_framed(
+/// `append_batch` for the SQLite group-commit writer's transaction,
+/// begun and ended by hand: `before` (fixed statements, each followed by
+/// `; `, e.g. `BEGIN IMMEDIATE; `) runs in the same call as the head's
+/// read, and with `commit` the `COMMIT` in the same call as the last
+/// INSERT — so a batch that only appends is two calls. If it fails, the
+/// caller rolls back. PostgreSQL takes neither (`""`, `false`).
+pub(crate) async fn append_batch_framed(
     c: &mut Conn,
     engine: Engine,
     events: Vec<(i64, NewEvent<'_>)>,

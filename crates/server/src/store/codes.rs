@@ -522,12 +522,18 @@ async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::
     // `fetch_all`: every statement runs (a fetch of one row would stop
     // before the savepoint's release).
     let rows = query.fetch_all(c).await?;
-    let written = match rows.as_slice() {
-        [row] => row.try_get::<Option<String>, _>(0)?.unwrap_or_default(),
-        _ => return Err(sqlx::Error::Protocol(format!("the challenges' check returned {} rows", rows.len()))),
-    };
-    let written: std::collections::HashSet<&str> = written.split(' ').collect();
-    Ok(call.iter().map(|p| written.contains(p.challenge.id)).collect())
+    match rows.as_slice() {
+        [row] => written_of(call, row),
+        _ => Err(sqlx::Error::Protocol(format!("the challenges' check returned {} rows", rows.len()))),
+    }
+}
+
+/// Per challenge of `call`, in order, whether its id is among the
+/// written ones: `row` holds them space-separated (NULL: none).
+fn written_of(call: &[PreparedChallenge<'_>], row: &sqlx::any::AnyRow) -> sqlx::Result<Vec<bool>> {
+    let ids = row.try_get::<Option<String>, _>(0)?.unwrap_or_default();
+    let ids: std::collections::HashSet<&str> = ids.split(' ').collect();
+    Ok(call.iter().map(|p| ids.contains(p.challenge.id)).collect())
 }
 
 /// PostgreSQL only, in the writer's transaction and inside a savepoint
@@ -638,9 +644,7 @@ async fn challenges_call_pg(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sql
     for p in call {
         query = bind_prepared(query, p);
     }
-    let written = query.fetch_one(&mut *c).await?.try_get::<Option<String>, _>(0)?.unwrap_or_default();
-    let written: std::collections::HashSet<&str> = written.split(' ').collect();
-    Ok(call.iter().map(|p| written.contains(p.challenge.id)).collect())
+    written_of(call, &query.fetch_one(&mut *c).await?)
 }
 
 #[cfg(test)]

@@ -546,22 +546,26 @@ impl BatchTx {
         Ok(())
     }
 
-    /// Appends the batch's events and commits. `open`: the savepoint
-    /// `job` is still open (released first).
-    async fn commit(&mut self, engine: Engine, open: bool, events: &[Event]) -> sqlx::Result<()> {
+    /// Appends the batch's events and commits; a batch that cannot be
+    /// committed is undone (`abort`). `open`: the savepoint `job` is still
+    /// open (released first).
+    async fn commit(mut self, engine: Engine, open: bool, events: &[Event]) -> sqlx::Result<()> {
         let rows = || events.iter().map(|e| (e.at_ms, e.as_new())).collect::<Vec<_>>();
-        match self {
+        let done = match &mut self {
             Self::Sqlx(tx) => {
-                if open {
-                    raw(tx, "RELEASE SAVEPOINT job").await?;
+                async {
+                    if open {
+                        raw(tx, "RELEASE SAVEPOINT job").await?;
+                    }
+                    if engine == Engine::Postgres {
+                        sqlx::query("SET LOCAL lock_timeout TO DEFAULT").execute(&mut **tx).await?;
+                    }
+                    if !events.is_empty() {
+                        audit::append_batch(tx, engine, rows()).await?;
+                    }
+                    Ok(())
                 }
-                if engine == Engine::Postgres {
-                    sqlx::query("SET LOCAL lock_timeout TO DEFAULT").execute(&mut **tx).await?;
-                }
-                if !events.is_empty() {
-                    audit::append_batch(tx, engine, rows()).await?;
-                }
-                Ok(())
+                .await
             }
             Self::Sqlite { conn, begun } => {
                 let before = match (*begun, open) {
@@ -571,20 +575,19 @@ impl BatchTx {
                     (true, false) => "",
                 };
                 if events.is_empty() {
-                    let sql = if open { "RELEASE SAVEPOINT job; COMMIT" } else { "COMMIT" };
-                    return raw(conn, sql).await;
+                    raw(conn, if open { "RELEASE SAVEPOINT job; COMMIT" } else { "COMMIT" }).await
+                } else {
+                    audit::append_batch_framed(conn, engine, rows(), before, true).await.map(drop)
                 }
-                audit::append_batch_framed(conn, rows(), before, true).await.map(drop)
             }
-        }
-    }
-
-    /// Ends a successful batch (PostgreSQL's commit; SQLite committed in
-    /// `commit`).
-    async fn finish(self) -> sqlx::Result<()> {
-        match self {
-            Self::Sqlx(tx) => tx.commit().await,
-            Self::Sqlite { .. } => Ok(()),
+        };
+        match (done, self) {
+            (Ok(()), Self::Sqlx(tx)) => tx.commit().await,
+            (Ok(()), Self::Sqlite { .. }) => Ok(()),
+            (Err(error), tx) => {
+                tx.abort().await;
+                Err(error)
+            }
         }
     }
 
@@ -692,14 +695,7 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
             }
         }
     }
-    let written = match tx.commit(store.engine(), open, &events).await {
-        Ok(()) => tx.finish().await,
-        Err(error) => {
-            tx.abort().await;
-            Err(error)
-        }
-    };
-    match written {
+    match tx.commit(store.engine(), open, &events).await {
         Ok(()) => {
             for job in kept.into_iter().chain(failed) {
                 job.finish(Ok(()));
