@@ -635,6 +635,26 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), store.close()).await.expect("the store closes");
     }
 
+    /// The bundled SQLite is built as `.cargo/config.toml` says: each
+    /// connection's page cache of its own, behind no lock shared with the
+    /// others, and no global lock around allocations.
+    #[tokio::test]
+    async fn the_bundled_sqlite_shares_no_page_cache_and_counts_no_allocations() {
+        let store = Store::connect("sqlite::memory:", 0).await.unwrap();
+        let used = |option: &'static str| {
+            let pool = store.pool().clone();
+            async move {
+                let (used,): (i64,) =
+                    sqlx::query_as("SELECT sqlite_compileoption_used($1)").bind(option).fetch_one(&pool).await.unwrap();
+                used
+            }
+        };
+        assert_eq!(used("ENABLE_MEMORY_MANAGEMENT").await, 0, "one page cache for every connection");
+        assert_eq!(used("DEFAULT_MEMSTATUS=0").await, 1, "allocations counted under a global lock");
+        // The check itself can fail: an option the build has.
+        assert_eq!(used("THREADSAFE=1").await, 1);
+    }
+
     /// The writer leaves checkpoints to the background task; checkpoints
     /// copy the WAL back and nothing committed is lost, across a reopen.
     #[tokio::test]
