@@ -97,15 +97,36 @@ fn batch_size(engine: Engine) -> i64 {
 /// the next claim does not wait for the previous batch's deliveries.
 const IN_FLIGHT: usize = 4;
 
+/// Once the queue is drained (a claim came back short of the limit), the
+/// worker waits to be woken (a row was queued) or for the poll, and then
+/// this long before it claims, so that one claim (on SQLite a job of the
+/// writer) takes every row queued meanwhile: at 3,000 SMS a second, ~30
+/// per claim and per record instead of one or two, and no empty claim
+/// right after each short one. Short next to an SMS's delivery.
+const GATHER: Duration = Duration::from_millis(10);
+
 /// Runs until `shutdown` turns true; the batches in hand are finished
 /// first (delivered and their results recorded).
 pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown: watch::Receiver<bool>) {
     let poll = Duration::from_millis(app.config.outbox.poll_ms.max(10));
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut batches = JoinSet::new();
+    // Whether the last claim emptied the queue of due rows.
+    let mut drained = false;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if drained {
+            tokio::select! {
+                () = app.outbox_wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+                changed = shutdown.changed() => if changed.is_err() { break } else { continue },
+            }
+            tokio::select! {
+                () = tokio::time::sleep(GATHER) => {}
+                changed = shutdown.changed() => if changed.is_err() { break } else { continue },
+            }
         }
         let permit = tokio::select! {
             permit = Arc::clone(&in_flight).acquire_owned() => match permit {
@@ -124,13 +145,9 @@ pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown
                 Vec::new()
             }
         };
+        drained = i64::try_from(batch.len()).is_ok_and(|n| n < batch_size(app.store.engine()));
         if batch.is_empty() {
             drop(permit);
-            tokio::select! {
-                () = app.outbox_wake.notified() => {}
-                () = tokio::time::sleep(poll) => {}
-                changed = shutdown.changed() => if changed.is_err() { break },
-            }
             continue;
         }
         let (app, deliverers) = (Arc::clone(&app), Arc::clone(&deliverers));
