@@ -233,7 +233,7 @@ impl Writer {
     pub fn start(store: Store) -> Self {
         let stats = Arc::new(WriterStats::default());
         if store.engine() == Engine::Sqlite {
-            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            match tokio::runtime::Builder::new_current_thread().enable_time().build() {
                 Ok(runtime) => {
                     let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
                     let (thread_store, thread_stats) = (store.clone(), Arc::clone(&stats));
