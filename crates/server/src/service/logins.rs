@@ -94,7 +94,7 @@ struct LoginContext<'a> {
 /// written by one job. Answers, per challenge, whether it was written; one
 /// that was not takes the general path.
 ///
-/// * SQLite: in a few calls (`codes::insert_challenges_if_current`)
+/// * SQLite: in one call per 64 (`codes::insert_challenges_if_current`)
 ///   instead of one hand-over each, without a savepoint of the writer's.
 /// * PostgreSQL: `codes::insert_challenges_if_current_pg`, inside the
 ///   writer's savepoint: a lock race rolls the job back and runs it again.
@@ -113,8 +113,8 @@ impl Gathered for FastChallenges {
         Box::pin(async move {
             let prepared: Vec<PreparedChallenge<'_>> = items.iter().map(FastChallenge::as_prepared).collect();
             let done = match self.0 {
-                // An error here: a failed call could not be undone, so the
-                // batch must not commit.
+                // An error here: SQLite may have undone the whole
+                // transaction, so the batch must not go on.
                 Engine::Sqlite => codes::insert_challenges_if_current(c, &prepared)
                     .await
                     .map_err(|error| ApiError { broken: true, ..error.into() })?,

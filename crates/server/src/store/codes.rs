@@ -404,11 +404,15 @@ pub(crate) const FAST_CHALLENGE_OBJECTS: &str = "\
 /// `fast_challenge`, and of the PostgreSQL statement's `input`.
 const FAST_CHALLENGE_COLUMNS: usize = 22;
 
-/// The call for `n` challenges (`n` a power of two up to
+/// SQLite: the call for `n` challenges (`n` a power of two up to
 /// `CHALLENGES_PER_CALL`): one INSERT of `n` rows into `fast_challenge`,
 /// then which of their ids are in `challenges`, as one row. Only these
-/// sizes are used, so each is prepared once and then found in the
-/// connection's statement cache.
+/// sizes are prepared (each once, then found in the connection's statement
+/// cache); a call of fewer challenges is padded with rows of NULLs, which
+/// match no user and write nothing. No savepoint around the INSERT: SQLite
+/// undoes a failed statement whole, its trigger's writes included, and
+/// the two statements are three messages back from the connection's
+/// thread instead of five.
 fn challenges_sql(n: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
@@ -417,8 +421,8 @@ fn challenges_sql(n: usize) -> &'static str {
                 let n = 1usize << bits;
                 let row = format!("({})", vec!["?"; FAST_CHALLENGE_COLUMNS].join(", "));
                 format!(
-                    "SAVEPOINT fast; INSERT INTO fast_challenge VALUES {}; \
-                     SELECT group_concat(id, ' ') FROM challenges WHERE id IN ({}); RELEASE SAVEPOINT fast",
+                    "INSERT INTO fast_challenge VALUES {}; \
+                     SELECT group_concat(id, ' ') FROM challenges WHERE id IN ({})",
                     vec![row; n].join(", "),
                     vec!["?"; n].join(", ")
                 )
@@ -429,8 +433,9 @@ fn challenges_sql(n: usize) -> &'static str {
     &all[n.trailing_zeros() as usize]
 }
 
-/// `all` in calls of the largest power of two sizes, each at most
-/// `CHALLENGES_PER_CALL` (the statement of each size is prepared once).
+/// PostgreSQL: `all` in calls of the largest power of two sizes, each at
+/// most `CHALLENGES_PER_CALL` (the statements of each size are prepared
+/// once).
 fn calls<T>(all: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = all;
     std::iter::from_fn(move || {
@@ -453,26 +458,36 @@ fn calls<T>(all: &[T]) -> impl Iterator<Item = &[T]> {
 /// not has written nothing, and the caller takes the general path for it,
 /// which reads the user again and gives the exact refusal.
 ///
-/// The challenges go in as few calls as the powers of two in their count
-/// (at most `CHALLENGES_PER_CALL` each), each call one round trip in a
-/// savepoint of its own. A call that fails is rolled back whole and its
-/// challenges answered false. `Err` means a failed call could not be
-/// rolled back: its writes may still be in the transaction, which must not
-/// commit.
+/// One call (one round trip) per `CHALLENGES_PER_CALL` challenges. A call
+/// whose INSERT breaks a constraint is undone whole by SQLite and its
+/// challenges answered false. `Err` on any other failure: SQLite may then
+/// have rolled back the whole transaction (a full disk, an I/O error), so
+/// the batch must not go on.
 pub async fn insert_challenges_if_current(c: &mut Conn, all: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
     let mut done = Vec::with_capacity(all.len());
-    for call in calls(all) {
-        let n = call.len();
+    for call in all.chunks(CHALLENGES_PER_CALL) {
         match challenges_call(c, call).await {
             Ok(written) => done.extend(written),
-            Err(error) => {
-                tracing::warn!(%error, challenges = n, "one-call challenge writes failed; taking the general path");
-                super::raw(c, "ROLLBACK TO SAVEPOINT fast; RELEASE SAVEPOINT fast").await?;
-                done.extend(std::iter::repeat_n(false, n));
+            Err(sqlx::Error::Database(error)) if constraint(error.kind()) => {
+                tracing::warn!(%error, challenges = call.len(), "one-call challenge writes failed; taking the general path");
+                done.extend(std::iter::repeat_n(false, call.len()));
             }
+            Err(error) => return Err(error),
         }
     }
     Ok(done)
+}
+
+/// Errors after which SQLite has undone the statement, and only it.
+fn constraint(kind: sqlx::error::ErrorKind) -> bool {
+    use sqlx::error::ErrorKind;
+    matches!(
+        kind,
+        ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::CheckViolation
+    )
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
@@ -508,19 +523,28 @@ fn bind_prepared<'q>(query: AnyQuery<'q>, p: &'q PreparedChallenge<'_>) -> AnyQu
         .bind(ch.code_expires_at)
 }
 
-/// One call of `insert_challenges_if_current`; `call.len()` is a power of two.
+/// One call of `insert_challenges_if_current`, padded to a power of two.
 async fn challenges_call(c: &mut Conn, call: &[PreparedChallenge<'_>]) -> sqlx::Result<Vec<bool>> {
-    let mut query = sqlx::query(challenges_sql(call.len()));
+    let size = call.len().next_power_of_two();
+    let mut query = sqlx::query(challenges_sql(size));
     for p in call {
         // A snapshot without a phone matches no row (`= NULL` is never
         // true): nothing of its challenge is written.
         query = bind_prepared(query, p);
     }
+    for _ in call.len()..size {
+        for _ in 0..FAST_CHALLENGE_COLUMNS {
+            query = query.bind(None::<&str>);
+        }
+    }
     for p in call {
         query = query.bind(p.challenge.id);
     }
+    for _ in call.len()..size {
+        query = query.bind(None::<&str>);
+    }
     // `fetch_all`: every statement runs (a fetch of one row would stop
-    // before the savepoint's release).
+    // after the first statement's result).
     let rows = query.fetch_all(c).await?;
     match rows.as_slice() {
         [row] => written_of(call, row),
@@ -789,7 +813,7 @@ mod tests {
     async fn many_prepared_challenges_are_each_written_or_not_and_a_failed_call_leaves_nothing() {
         let (_dir, store) = store().await;
         let mut c = store.pool().acquire().await.unwrap();
-        for k in 2..=4 {
+        for k in 2..=5 {
             sqlx::query(&format!(
                 "INSERT INTO users (id, contract_id, email, display_name, phone_sealed, phone_masked, phone_digest, \
                  enabled_at, failed_codes, created_at, updated_at) \
@@ -800,27 +824,33 @@ mod tests {
             .unwrap();
         }
         let mut users = Vec::new();
-        for k in 1..=4 {
+        for k in 1..=5 {
             users.push(users::find_user(&mut c, &format!("u-{k}")).await.unwrap().unwrap());
         }
         drop(c);
         // u-4's snapshot is stale: its phone changed since.
         users[3].phone_sealed = Some("older".into());
-        let ids: Vec<(String, String)> = (0..100)
+        let ids: Vec<(String, String)> = (0..140)
             .map(|i| {
-                // Challenge 99 reuses 98's id: the last call (96..100) fails.
-                let ch = if i == 99 { "ch-98".to_owned() } else { format!("ch-{i}") };
+                // Challenge 139 reuses 138's id: the last call (128..140,
+                // padded to 16 rows) breaks a constraint and is undone.
+                let ch = if i == 139 { "ch-138".to_owned() } else { format!("ch-{i}") };
                 (ch, format!("n-{i}"))
             })
             .collect();
         let all: Vec<PreparedChallenge<'_>> =
-            ids.iter().enumerate().map(|(i, (ch, nid))| prepared(&users[i % 4], ch, nid, (0, 20), 10)).collect();
+            // The last call is all u-5's, fresh and under its limit: only
+            // the undoing of that call keeps its challenges out.
+            ids.iter()
+                .enumerate()
+                .map(|(i, (ch, nid))| prepared(&users[if i >= 128 { 4 } else { i % 4 }], ch, nid, (0, 20), 10))
+                .collect();
         let mut tx = store.begin().await.unwrap();
         let done = insert_challenges_if_current(&mut tx, &all).await.unwrap();
         tx.commit().await.unwrap();
-        // Users 1–3: their first 20 (i < 80) go out; u-4: none; the last
-        // call's four: none.
-        let expected: Vec<bool> = (0..100).map(|i| i < 80 && i % 4 != 3).collect();
+        // Users 1–3: their first 20 (i < 80) go out, across the first two
+        // calls of 64; u-4: none; the last call's twelve: none.
+        let expected: Vec<bool> = (0..140).map(|i| i < 80 && i % 4 != 3).collect();
         assert_eq!(done, expected);
         let rows = |s: &'static str| count(&store, s);
         assert_eq!(rows("SELECT COUNT(*) FROM code_sends").await, 60);
@@ -833,12 +863,13 @@ mod tests {
             let found = sqlx::query_as::<_, (i64,)>(&sql).fetch_one(store.pool()).await.unwrap().0;
             assert_eq!(found, i64::from(*written), "challenge {i}");
         }
-        for k in 1..=3 {
+        for k in 1..=5 {
             let sql = format!(
                 "SELECT COUNT(*) FROM code_sends WHERE phone_digest = 'digest{}'",
                 if k == 1 { String::new() } else { format!("-{k}") }
             );
-            assert_eq!(sqlx::query_as::<_, (i64,)>(&sql).fetch_one(store.pool()).await.unwrap().0, 20, "u-{k}");
+            let sends = if k <= 3 { 20 } else { 0 };
+            assert_eq!(sqlx::query_as::<_, (i64,)>(&sql).fetch_one(store.pool()).await.unwrap().0, sends, "u-{k}");
         }
         store.close().await;
     }
