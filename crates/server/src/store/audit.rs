@@ -24,31 +24,46 @@ pub async fn append(c: &mut Conn, engine: Engine, at_ms: i64, e: NewEvent<'_>) -
 /// locked once, rows go in with multi-row INSERTs, the head moves once.
 /// Returns the `seq` of the last event (the head).
 pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEvent<'_>)>) -> sqlx::Result<i64> {
-    append_batch_framed(c, engine, events, "", false).await
+    append_batch_framed(c, engine, events, "", false, None).await
 }
+
+/// The chain's head as `HEAD` reads it: the last event's `seq` and hash.
+pub type Head = (i64, String);
+
+/// Reads the chain's head (PostgreSQL adds the row lock).
+pub(crate) const HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
 
 /// `append_batch` for the SQLite group-commit writer's transaction,
 /// begun and ended by hand: `before` (fixed statements, each followed by
-/// `; `, e.g. `BEGIN IMMEDIATE; `) runs in the same call as the head's
-/// read, and with `commit` the `COMMIT` in the same call as the last
-/// INSERT — so a batch that only appends is two calls. If it fails, the
-/// caller rolls back. PostgreSQL takes neither (`""`, `false`).
+/// `; `, e.g. `BEGIN IMMEDIATE; `) runs in the same call as the first
+/// statement of the append, and with `commit` the `COMMIT` in the same
+/// call as the last INSERT — so a batch that only appends is two calls.
+/// `head`: the head as read earlier in this same write transaction (SQLite
+/// lets no other writer in before it ends, and the writer's jobs append
+/// nothing themselves), so it is not read again — one call less. If it
+/// fails, the caller rolls back. PostgreSQL takes none of them (`""`,
+/// `false`, `None`).
 pub(crate) async fn append_batch_framed(
     c: &mut Conn,
     engine: Engine,
     events: Vec<(i64, NewEvent<'_>)>,
     before: &str,
     commit: bool,
+    head: Option<Head>,
 ) -> sqlx::Result<i64> {
-    debug_assert!(engine == Engine::Sqlite || (before.is_empty() && !commit));
-    // `fetch_all`: a fetch of one row would stop at the first statement's
-    // (empty) result when `before` holds statements.
-    let head: Vec<(i64, String)> =
-        sqlx::query_as(&format!("{before}SELECT seq, hash FROM audit_head WHERE id = 1{}", for_update(engine)))
-            .fetch_all(&mut *c)
-            .await?;
-    let Some((mut seq, mut prev)) = head.into_iter().next() else {
-        return Err(sqlx::Error::RowNotFound);
+    debug_assert!(engine == Engine::Sqlite || (before.is_empty() && !commit && head.is_none()));
+    let (mut seq, mut prev, mut before) = match head {
+        Some((seq, hash)) => (seq, hash, before),
+        None => {
+            // `fetch_all`: a fetch of one row would stop at the first
+            // statement's (empty) result when `before` holds statements.
+            let head: Vec<Head> =
+                sqlx::query_as(&format!("{before}{HEAD}{}", for_update(engine))).fetch_all(&mut *c).await?;
+            let Some((seq, hash)) = head.into_iter().next() else {
+                return Err(sqlx::Error::RowNotFound);
+            };
+            (seq, hash, "")
+        }
     };
     let mut rows = Vec::with_capacity(events.len());
     for (at_ms, e) in events {
@@ -83,10 +98,10 @@ pub(crate) async fn append_batch_framed(
             values_rows(engine, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk.len())
         );
         let sql = match (last, engine) {
-            (false, _) => insert,
+            (false, _) => format!("{before}{insert}"),
             (true, Engine::Sqlite) => {
                 let end = if commit { "; COMMIT" } else { "" };
-                format!("{insert}; UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1{end}")
+                format!("{before}{insert}; UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1{end}")
             }
             (true, Engine::Postgres) => {
                 let n = chunk.len() * 11;
@@ -116,14 +131,12 @@ pub(crate) async fn append_batch_framed(
             query = query.bind(seq).bind(&prev);
         }
         query.execute(&mut *c).await?;
+        before = "";
     }
     if rows.is_empty() {
-        let sql = if commit {
-            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1; COMMIT"
-        } else {
-            "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"
-        };
-        sqlx::query(sql).bind(seq).bind(&prev).execute(&mut *c).await?;
+        let end = if commit { "; COMMIT" } else { "" };
+        let sql = format!("{before}UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1{end}");
+        sqlx::query(&sql).bind(seq).bind(&prev).execute(&mut *c).await?;
     }
     Ok(seq)
 }

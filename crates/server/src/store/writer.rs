@@ -504,13 +504,21 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: Arc<Writ
 ///   between batches, when its channel closes.
 enum BatchTx {
     Sqlx(super::Tx),
-    Sqlite { conn: sqlx::pool::PoolConnection<sqlx::Any>, begun: bool },
+    /// `head`: the audit chain's head, read in the call that began the
+    /// transaction (`None` until it has begun). No other writer gets in
+    /// before the commit and jobs append no events themselves, so the
+    /// commit's append need not read it again. (A job that did would make
+    /// that append collide on `seq`: the batch fails whole, never a fork.)
+    Sqlite {
+        conn: sqlx::pool::PoolConnection<sqlx::Any>,
+        head: Option<audit::Head>,
+    },
 }
 
 impl BatchTx {
     async fn open(store: &Store) -> sqlx::Result<Self> {
         match store.engine() {
-            Engine::Sqlite => Ok(Self::Sqlite { conn: store.pool().acquire().await?, begun: false }),
+            Engine::Sqlite => Ok(Self::Sqlite { conn: store.pool().acquire().await?, head: None }),
             Engine::Postgres => Ok(Self::Sqlx(store.begin().await?)),
         }
     }
@@ -522,25 +530,24 @@ impl BatchTx {
         }
     }
 
-    /// Runs `sql` (a fixed statement of the writer's), SQLite's BEGIN
-    /// first in the same call if the transaction has not begun.
-    async fn raw(&mut self, sql: &'static str, with_begin: &'static str) -> sqlx::Result<()> {
+    /// Opens the savepoint of the next job; on SQLite, if the transaction
+    /// has not begun, `BEGIN IMMEDIATE` and the chain head's read first in
+    /// the same call.
+    async fn savepoint(&mut self) -> sqlx::Result<()> {
         match self {
-            Self::Sqlite { conn, begun } if !*begun => {
-                raw(conn, with_begin).await?;
-                *begun = true;
+            Self::Sqlite { conn, head } if head.is_none() => {
+                *head = Some(begin_reading_head(conn, true).await?);
                 Ok(())
             }
-            _ => raw(self.conn(), sql).await,
+            _ => raw(self.conn(), "SAVEPOINT job").await,
         }
     }
 
     /// SQLite: begins now, before a job that makes its own calls.
     async fn begin_now(&mut self) -> sqlx::Result<()> {
-        if let Self::Sqlite { conn, begun } = self {
-            if !*begun {
-                raw(conn, "BEGIN IMMEDIATE").await?;
-                *begun = true;
+        if let Self::Sqlite { conn, head } = self {
+            if head.is_none() {
+                *head = Some(begin_reading_head(conn, false).await?);
             }
         }
         Ok(())
@@ -567,8 +574,9 @@ impl BatchTx {
                 }
                 .await
             }
-            Self::Sqlite { conn, begun } => {
-                let before = match (*begun, open) {
+            Self::Sqlite { conn, head } => {
+                let begun = head.is_some();
+                let before = match (begun, open) {
                     (false, _) if events.is_empty() => return Ok(()), // nothing was written
                     (false, _) => "BEGIN IMMEDIATE; ",
                     (true, true) => "RELEASE SAVEPOINT job; ",
@@ -577,7 +585,7 @@ impl BatchTx {
                 if events.is_empty() {
                     raw(conn, if open { "RELEASE SAVEPOINT job; COMMIT" } else { "COMMIT" }).await
                 } else {
-                    audit::append_batch_framed(conn, engine, rows(), before, true).await.map(drop)
+                    audit::append_batch_framed(conn, engine, rows(), before, true, head.take()).await.map(drop)
                 }
             }
         };
@@ -611,6 +619,20 @@ impl BatchTx {
             }
         }
     }
+}
+
+/// SQLite: `BEGIN IMMEDIATE`, the audit chain's head (as `audit::HEAD`
+/// reads it), then with `savepoint` the first job's `SAVEPOINT job`, in
+/// one call.
+async fn begin_reading_head(conn: &mut Conn, savepoint: bool) -> sqlx::Result<audit::Head> {
+    let sql = if savepoint {
+        "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_head WHERE id = 1; SAVEPOINT job"
+    } else {
+        "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_head WHERE id = 1"
+    };
+    // `fetch_all`: every statement runs, and the head is the one row.
+    let rows: Vec<audit::Head> = sqlx::query_as(sql).fetch_all(conn).await?;
+    rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Writes one batch; returns the jobs to run again.
@@ -655,7 +677,7 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
                 Mode::Savepoint => {}
             }
             if !open {
-                tx.raw("SAVEPOINT job", "BEGIN IMMEDIATE; SAVEPOINT job").await?;
+                tx.savepoint().await?;
                 open = true;
             }
             let ran = job.run(tx.conn()).await;
@@ -828,6 +850,35 @@ mod tests {
         let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
         assert_eq!(checked, u64::try_from(expected.len()).unwrap());
         assert_eq!(seq, i64::try_from(expected.len()).unwrap());
+        store.close().await;
+    }
+
+    /// SQLite reads the chain's head when the batch begins, so a job that
+    /// appended an event itself (instead of returning it) would leave that
+    /// head stale: the batch's append then collides on `seq` and the whole
+    /// batch fails, never a fork. The next batch reads the head again.
+    #[tokio::test]
+    async fn a_job_that_appends_itself_fails_its_batch_and_the_chain_stays_one() {
+        let (_dir, store) = store().await;
+        let writer = Writer::start(store.clone());
+        let rogue = writer
+            .submit(work(|c| {
+                Box::pin(async move {
+                    let own = event(1);
+                    super::audit::append(c, Engine::Sqlite, own.at_ms, own.as_new())
+                        .await
+                        .map_err(TestError::from_db)?;
+                    Ok((1, vec![event(2)]))
+                })
+            }))
+            .await;
+        assert!(matches!(&rogue, Err(TestError::Db(e)) if e.contains("UNIQUE")), "{rogue:?}");
+        assert_eq!(job(writer.clone(), 4).await.unwrap(), 4);
+        let users: Vec<(String,)> =
+            sqlx::query_as("SELECT user_id FROM audit_events ORDER BY seq").fetch_all(store.pool()).await.unwrap();
+        assert_eq!(users, vec![("u-4".to_owned(),)]);
+        let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
+        assert_eq!((seq, checked), (1, 1));
         store.close().await;
     }
 
