@@ -177,6 +177,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// 3 s) 10-14 ms (docs/BENCHMARKS.md).
 const WAL_RESTART_PAGES: i64 = 65_536;
 
+/// SQLite: the writer's connection checkpoints inside a commit (SQLite's
+/// `wal_autocheckpoint`) once the WAL holds this many times
+/// `WAL_RESTART_PAGES`: never while the background task keeps up, and a
+/// bound on the WAL when it does not (it got too little CPU; a CI run saw
+/// the WAL reach 88 MiB against a test's 4 MiB restart size).
+const WAL_BACKSTOP_FACTOR: i64 = 2;
+
 /// SQLite: when the WAL starts over, a file larger than this is cut back
 /// to it (`journal_size_limit`): above `WAL_RESTART_PAGES`, so that under
 /// steady load the file keeps its pages (a cut file grows again page by
@@ -188,9 +195,10 @@ const WAL_SIZE_LIMIT: i64 = 320 << 20;
 /// SQLite file databases: the WAL is copied back into the database by a
 /// task of its own (`PRAGMA wal_checkpoint(PASSIVE)` on a connection of
 /// its own, every `CHECKPOINT_EVERY`), not by the connection that commits
-/// (`wal_autocheckpoint = 0` on the writer). SQLite's automatic checkpoint
-/// runs inside the commit that crosses 1,000 WAL pages, so that commit's
-/// requests waited for it; a PASSIVE checkpoint neither waits for nor
+/// (on the writer, `wal_autocheckpoint` is only a backstop far above
+/// SQLite's default: see `WAL_BACKSTOP_FACTOR`). SQLite's automatic
+/// checkpoint runs inside the commit that crosses 1,000 WAL pages by
+/// default, so that commit's requests waited for it; a PASSIVE checkpoint neither waits for nor
 /// blocks the writer or the readers. Durability is unchanged: a commit is
 /// in the WAL either way (`synchronous = NORMAL`), and a checkpoint only
 /// copies committed pages.
@@ -328,7 +336,15 @@ impl Store {
                         )
                         .await?;
                         if background_checkpoints {
-                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                            // The background task checkpoints; SQLite's own
+                            // checkpoint in the committing connection is only
+                            // the backstop for when that task falls behind
+                            // (too little CPU): at twice the restart size.
+                            conn.execute(
+                                format!("PRAGMA wal_autocheckpoint = {}", WAL_BACKSTOP_FACTOR * WAL_RESTART_PAGES)
+                                    .as_str(),
+                            )
+                            .await?;
                         }
                         // When SQLite starts the WAL over (a write after a
                         // complete checkpoint, with no reader in the WAL),
@@ -452,7 +468,11 @@ impl Store {
     /// PASSIVE checkpoint on the writer's connection, so that the next
     /// write can start the WAL over (see `Checkpoints`). It waits for no
     /// one; when a reader still holds the WAL, the next write appends and
-    /// the next background checkpoint asks again.
+    /// the next background checkpoint asks again. When the background
+    /// task's own checkpoint was running (SQLite answers busy), it is
+    /// asked again after the next batch rather than after the next tick:
+    /// under a steady stream of commits each tick missed lets the WAL grow
+    /// by another 100 ms of them.
     pub async fn restart_wal_if_due(&self) {
         let Some(c) = &self.checkpoints else { return };
         if !c.restart_due.swap(false, Ordering::Relaxed) {
@@ -463,17 +483,31 @@ impl Store {
             Ok((busy, wal, done)) => {
                 let took_us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
                 tracing::debug!(busy, wal, done, took_us, "WAL checkpoint on the writer's connection");
+                if busy != 0 {
+                    c.restart_due.store(true, Ordering::Relaxed);
+                }
             }
             Err(error) => tracing::warn!(%error, "WAL checkpoint on the writer's connection failed"),
         }
     }
 
     /// Tests: start the WAL over past `pages` instead of
-    /// `WAL_RESTART_PAGES`.
+    /// `WAL_RESTART_PAGES` (and the writer's backstop scaled alike).
     #[cfg(test)]
-    pub(crate) fn set_wal_restart_pages(&self, pages: i64) {
+    pub(crate) async fn set_wal_restart_pages(&self, pages: i64) {
         if let Some(c) = &self.checkpoints {
             c.restart_pages.store(pages, Ordering::Relaxed);
+            let backstop = format!("PRAGMA wal_autocheckpoint = {}", WAL_BACKSTOP_FACTOR * pages);
+            self.pool.execute(backstop.as_str()).await.expect("the writer's backstop is set");
+        }
+    }
+
+    /// Tests: the background checkpoints stop (as if their task got no
+    /// CPU at all).
+    #[cfg(test)]
+    pub(crate) fn stop_background_checkpoints(&self) {
+        if let Some(c) = &self.checkpoints {
+            c.task.abort();
         }
     }
 
@@ -664,7 +698,7 @@ mod tests {
         let store = Store::connect(&url, 0).await.unwrap();
         store.migrate().await.unwrap();
         let (auto,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint").fetch_one(store.pool()).await.unwrap();
-        assert_eq!(auto, 0, "the writer does not checkpoint");
+        assert_eq!(auto, WAL_BACKSTOP_FACTOR * WAL_RESTART_PAGES, "the writer checkpoints only as a backstop");
         let (limit,): (i64,) = sqlx::query_as("PRAGMA journal_size_limit").fetch_one(store.pool()).await.unwrap();
         assert_eq!(limit, WAL_SIZE_LIMIT, "a restarted WAL is cut back to 320 MiB");
         let (temp,): (i64,) = sqlx::query_as("PRAGMA temp_store").fetch_one(store.pool()).await.unwrap();
