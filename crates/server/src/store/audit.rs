@@ -30,8 +30,17 @@ pub async fn append_batch(c: &mut Conn, engine: Engine, events: Vec<(i64, NewEve
 /// The chain's head as `HEAD` reads it: the last event's `seq` and hash.
 pub type Head = (i64, String);
 
+/// The statement that reads the chain's head, as a literal: the writer
+/// puts it into its fixed `BEGIN` calls with `concat!`.
+macro_rules! head_sql {
+    () => {
+        "SELECT seq, hash FROM audit_head WHERE id = 1"
+    };
+}
+pub(crate) use head_sql;
+
 /// Reads the chain's head (PostgreSQL adds the row lock).
-pub(crate) const HEAD: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+pub(crate) const HEAD: &str = head_sql!();
 
 /// `append_batch` for the SQLite group-commit writer's transaction,
 /// begun and ended by hand: `before` (fixed statements, each followed by
@@ -185,7 +194,7 @@ pub async fn page_after(c: &mut Conn, after_seq: i64, limit: i64) -> sqlx::Resul
 
 /// The recorded head of the chain.
 pub async fn head(c: &mut Conn) -> sqlx::Result<(i64, String)> {
-    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(c).await
+    sqlx::query_as(HEAD).fetch_one(c).await
 }
 
 /// Events of one user, oldest first (tests and the admin views).

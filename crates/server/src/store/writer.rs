@@ -621,14 +621,13 @@ impl BatchTx {
     }
 }
 
-/// SQLite: `BEGIN IMMEDIATE`, the audit chain's head (as `audit::HEAD`
-/// reads it), then with `savepoint` the first job's `SAVEPOINT job`, in
-/// one call.
+/// SQLite: `BEGIN IMMEDIATE`, the audit chain's head (`audit::HEAD`),
+/// then with `savepoint` the first job's `SAVEPOINT job`, in one call.
 async fn begin_reading_head(conn: &mut Conn, savepoint: bool) -> sqlx::Result<audit::Head> {
     let sql = if savepoint {
-        "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_head WHERE id = 1; SAVEPOINT job"
+        concat!("BEGIN IMMEDIATE; ", audit::head_sql!(), "; SAVEPOINT job")
     } else {
-        "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_head WHERE id = 1"
+        concat!("BEGIN IMMEDIATE; ", audit::head_sql!())
     };
     // `fetch_all`: every statement runs, and the head is the one row.
     let rows: Vec<audit::Head> = sqlx::query_as(sql).fetch_all(conn).await?;
