@@ -137,7 +137,12 @@ async fn sigterm_stops_gracefully() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-    let lines: Vec<String> = log.try_iter().collect();
+    // Everything the server wrote: its stderr's reader forwards lines
+    // until the pipe's end, which may come a moment after the exit.
+    let mut lines = Vec::new();
+    while let Ok(line) = log.recv_timeout(Duration::from_secs(5)) {
+        lines.push(line);
+    }
     assert!(lines.iter().any(|l| l.contains("stopped")), "{lines:?}");
 }
 
