@@ -193,20 +193,28 @@ impl JobError for OutboxDbError {
 /// it. SQLite: as a job of the writer, so that it shares the writer's
 /// transaction and commit instead of taking the single write connection
 /// between two batches; it answers (like any job) once that commit is
-/// durable. PostgreSQL: on a pooled connection, no transaction around it
-/// (claims take `FOR UPDATE SKIP LOCKED`).
-async fn outbox_statement<T, F>(app: &App, mut statement: F) -> sqlx::Result<T>
+/// durable. On an SQLite file the writer runs `direct`, the same
+/// statement on its own connection (`store::direct`). PostgreSQL: on a
+/// pooled connection, no transaction around it (claims take `FOR UPDATE
+/// SKIP LOCKED`).
+async fn outbox_statement<T, F, D>(app: &App, mut statement: F, mut direct: D) -> sqlx::Result<T>
 where
     T: Send + 'static,
     F: for<'c> FnMut(&'c mut Conn) -> BoxFuture<'c, sqlx::Result<T>> + Send + 'static,
+    D: FnMut(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 {
     if app.store.engine() == Engine::Sqlite {
         return app
             .writer
-            .submit(work(move |c| {
-                let run = statement(c);
-                Box::pin(async move { Ok((run.await.map_err(OutboxDbError)?, Vec::new())) })
-            }))
+            .submit_with_direct(
+                work(move |c| {
+                    let run = statement(c);
+                    Box::pin(async move { Ok((run.await.map_err(OutboxDbError)?, Vec::new())) })
+                }),
+                move |c: &rusqlite::Connection| {
+                    Ok((direct(c).map_err(|e| OutboxDbError(crate::store::direct::db_error(e)))?, Vec::new()))
+                },
+            )
             .await
             .map_err(|OutboxDbError(e)| e);
     }
@@ -219,11 +227,18 @@ async fn claim(app: &Arc<App>) -> sqlx::Result<Vec<Claimed>> {
     let engine = app.store.engine();
     let limit = batch_size(engine);
     let lease = time::Duration::seconds(i64::try_from(app.config.outbox.lease_secs).unwrap_or(60));
-    let clock = Arc::clone(app);
-    outbox_statement(app, move |c| {
-        let now = clock.now();
-        Box::pin(outbox::claim_due(c, engine, to_ms(now), to_ms(now + lease), limit))
-    })
+    let (clock, direct_clock) = (Arc::clone(app), Arc::clone(app));
+    outbox_statement(
+        app,
+        move |c| {
+            let now = clock.now();
+            Box::pin(outbox::claim_due(c, engine, to_ms(now), to_ms(now + lease), limit))
+        },
+        move |c| {
+            let now = direct_clock.now();
+            outbox::claim_due_direct(c, to_ms(now), to_ms(now + lease), limit)
+        },
+    )
     .await
 }
 
@@ -236,10 +251,15 @@ async fn record(app: &App, attempts: Vec<Attempt>) {
     let rows = attempts.len();
     let engine = app.store.engine();
     let attempts: Arc<[Attempt]> = attempts.into();
-    let written = outbox_statement(app, move |c| {
-        let attempts = Arc::clone(&attempts);
-        Box::pin(async move { outbox::record(c, engine, &attempts).await })
-    })
+    let direct = Arc::clone(&attempts);
+    let written = outbox_statement(
+        app,
+        move |c| {
+            let attempts = Arc::clone(&attempts);
+            Box::pin(async move { outbox::record(c, engine, &attempts).await })
+        },
+        move |c| outbox::record_direct(c, &direct),
+    )
     .await;
     if let Err(error) = written {
         tracing::error!(rows, %error, "outbox: cannot record delivery results; the leases will expire and they are retried");

@@ -94,8 +94,12 @@ struct LoginContext<'a> {
 /// written by one job. Answers, per challenge, whether it was written; one
 /// that was not takes the general path.
 ///
-/// * SQLite: in one call per 64 (`codes::insert_challenges_if_current`)
-///   instead of one hand-over each, without a savepoint of the writer's.
+/// * SQLite file: on the writer's own connection, one cached statement
+///   per challenge (`codes::insert_challenges_direct`), without a
+///   savepoint of the writer's.
+/// * SQLite in memory (tests): in one call per 64
+///   (`codes::insert_challenges_if_current`) instead of one hand-over
+///   each, without a savepoint of the writer's.
 /// * PostgreSQL: `codes::insert_challenges_if_current_pg`, inside the
 ///   writer's savepoint: a lock race rolls the job back and runs it again.
 pub struct FastChallenges(pub Engine);
@@ -120,13 +124,33 @@ impl Gathered for FastChallenges {
                     .map_err(|error| ApiError { broken: true, ..error.into() })?,
                 Engine::Postgres => codes::insert_challenges_if_current_pg(c, &prepared).await?,
             };
-            let events = items.iter().zip(&done).filter(|(_, done)| **done).map(|(f, _)| f.event.clone()).collect();
-            Ok((done, events))
+            Ok(FastChallenges::answers(items, done))
         })
     }
 
     fn savepoint(&self) -> bool {
         self.0 == Engine::Postgres
+    }
+
+    fn direct(&self) -> bool {
+        self.0 == Engine::Sqlite
+    }
+
+    fn run_direct(&self, c: &rusqlite::Connection, items: &[FastChallenge]) -> Result<Answers<bool>, ApiError> {
+        let prepared: Vec<PreparedChallenge<'_>> = items.iter().map(FastChallenge::as_prepared).collect();
+        // An error here: SQLite may have undone the whole transaction, so
+        // the batch must not go on.
+        let done = codes::insert_challenges_direct(c, &prepared)
+            .map_err(|error| ApiError { broken: true, ..crate::store::direct::db_error(error).into() })?;
+        Ok(FastChallenges::answers(items, done))
+    }
+}
+
+impl FastChallenges {
+    /// Per challenge whether it was written, and the events of those that were.
+    fn answers(items: &[FastChallenge], done: Vec<bool>) -> Answers<bool> {
+        let events = items.iter().zip(&done).filter(|(_, done)| **done).map(|(f, _)| f.event.clone()).collect();
+        (done, events)
     }
 }
 
@@ -139,6 +163,26 @@ impl App {
         let user = users::lock_user_of_challenge(c, self.store.engine(), challenge_id).await?.ok_or_else(not_found)?;
         let challenge = codes::find_challenge(c, challenge_id).await?.ok_or_else(not_found)?;
         Ok((challenge, user))
+    }
+
+    /// The decision's read (`codes::login_view`). SQLite file: on a direct
+    /// read connection, on this thread; if that fails (SQLite busy for a
+    /// moment), through sqlx's readers like every other engine.
+    async fn login_view(
+        &self,
+        user_id: &str,
+        ip: &str,
+        device: &str,
+        country: Option<&str>,
+    ) -> ApiResult<Option<(users::UserRow, codes::Familiar)>> {
+        if let Some(direct) = self.store.direct_readers() {
+            match direct.read(|c| codes::login_view_direct(c, user_id, ip, device, country)) {
+                Ok(view) => return Ok(view),
+                Err(error) => tracing::debug!(%error, "direct login read failed; reading through the pool"),
+            }
+        }
+        let mut c = self.store.reader().await?;
+        Ok(codes::login_view(&mut c, user_id, ip, device, country).await?)
     }
 
     /// `POST /v1/logins`.
@@ -165,11 +209,10 @@ impl App {
 
         let user_id =
             tollgate_core::ids::UserId::parse(&req.user_id).map_err(|e| ApiError::invalid(format!("user id: {e}")))?;
-        let mut c = self.store.reader().await?;
-        let (user, seen) = codes::login_view(&mut c, user_id.as_str(), &ip_text, &device_id, country.as_deref())
+        let (user, seen) = self
+            .login_view(user_id.as_str(), &ip_text, &device_id, country.as_deref())
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))?;
-        drop(c);
         if user.enabled_at.is_none() {
             let detail = json!({ "login_id": login_id, "two_factor": false, "country": country });
             let event = user_event(&user, "login.allowed", &actor, detail, now_ms);

@@ -61,7 +61,7 @@ pub(crate) async fn append_batch_framed(
     head: Option<Head>,
 ) -> sqlx::Result<i64> {
     debug_assert!(engine == Engine::Sqlite || (before.is_empty() && !commit && head.is_none()));
-    let (mut seq, mut prev, mut before) = match head {
+    let (seq, prev, mut before) = match head {
         Some((seq, hash)) => (seq, hash, before),
         None => {
             // `fetch_all`: a fetch of one row would stop at the first
@@ -74,23 +74,7 @@ pub(crate) async fn append_batch_framed(
             (seq, hash, "")
         }
     };
-    let mut rows = Vec::with_capacity(events.len());
-    for (at_ms, e) in events {
-        seq += 1;
-        let event = AuditEvent {
-            seq,
-            at_ms,
-            actor_kind: e.actor_kind.as_str().to_owned(),
-            actor_id: e.actor_id.to_owned(),
-            action: e.action.to_owned(),
-            contract_id: e.contract_id.map(str::to_owned),
-            user_id: e.user_id.map(str::to_owned),
-            ip: e.ip.map(str::to_owned),
-            detail: e.detail.to_string(),
-        };
-        let hash = event.chain_hash(&prev);
-        rows.push((event, std::mem::replace(&mut prev, hash.clone()), hash));
-    }
+    let (rows, (seq, prev)) = chain((seq, prev), events);
     // The head moves in the same call as the last INSERT: one hand-over to
     // SQLite's thread, one round trip to PostgreSQL less per append — and
     // on PostgreSQL the head's lock is held until commit, so every other
@@ -102,15 +86,14 @@ pub(crate) async fn append_batch_framed(
     for (i, chunk) in rows.chunks(500).enumerate() {
         let last = i + 1 == chunks;
         let insert = format!(
-            "INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, contract_id, user_id, ip, detail, \
-             prev_hash, hash) VALUES {}",
+            "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES {}",
             values_rows(engine, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", chunk.len())
         );
         let sql = match (last, engine) {
             (false, _) => format!("{before}{insert}"),
             (true, Engine::Sqlite) => {
                 let end = if commit { "; COMMIT" } else { "" };
-                format!("{before}{insert}; UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1{end}")
+                format!("{before}{insert}; {MOVE_HEAD}{end}")
             }
             (true, Engine::Postgres) => {
                 let n = chunk.len() * 11;
@@ -149,6 +132,66 @@ pub(crate) async fn append_batch_framed(
     }
     Ok(seq)
 }
+
+/// An event as appended: the event, the hash before it, and its own.
+pub(crate) type Chained = (AuditEvent, String, String);
+
+/// `events` chained after `head`, in order; and the new head.
+pub(crate) fn chain<'a>(head: Head, events: impl IntoIterator<Item = (i64, NewEvent<'a>)>) -> (Vec<Chained>, Head) {
+    let (mut seq, mut prev) = head;
+    let mut rows = Vec::new();
+    for (at_ms, e) in events {
+        seq += 1;
+        let event = AuditEvent {
+            seq,
+            at_ms,
+            actor_kind: e.actor_kind.as_str().to_owned(),
+            actor_id: e.actor_id.to_owned(),
+            action: e.action.to_owned(),
+            contract_id: e.contract_id.map(str::to_owned),
+            user_id: e.user_id.map(str::to_owned),
+            ip: e.ip.map(str::to_owned),
+            detail: e.detail.to_string(),
+        };
+        let hash = event.chain_hash(&prev);
+        rows.push((event, std::mem::replace(&mut prev, hash.clone()), hash));
+    }
+    (rows, (seq, prev))
+}
+
+/// The writer's own SQLite connection (`store::direct`): appends
+/// `events` after `head`, read earlier in this same write transaction,
+/// one cached statement per event, then moves the head.
+pub(crate) fn append_direct(
+    c: &rusqlite::Connection,
+    head: Head,
+    events: &[super::writer::Event],
+) -> rusqlite::Result<()> {
+    let (rows, (seq, hash)) = chain(head, events.iter().map(|e| (e.at_ms, e.as_new())));
+    let mut insert = c.prepare_cached(&format!(
+        "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))?;
+    for (e, prev_hash, hash) in &rows {
+        insert.execute(rusqlite::params![
+            e.seq,
+            e.at_ms,
+            e.actor_kind,
+            e.actor_id,
+            e.action,
+            e.contract_id,
+            e.user_id,
+            e.ip,
+            e.detail,
+            prev_hash,
+            hash
+        ])?;
+    }
+    c.prepare_cached(MOVE_HEAD)?.execute(rusqlite::params![seq, hash])?;
+    Ok(())
+}
+
+/// Moves the chain's head (SQLite's placeholders).
+const MOVE_HEAD: &str = "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {

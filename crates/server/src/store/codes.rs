@@ -304,19 +304,8 @@ pub async fn login_view(
     device: &str,
     country: Option<&str>,
 ) -> sqlx::Result<Option<(UserRow, Familiar)>> {
-    let row = sqlx::query(&format!(
-        "SELECT {USER_COLUMNS}, \
-         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'ip' AND value = $2) AS seen_ip, \
-         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'device' AND value = $3) AS seen_device, \
-         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'country' AND value = $4) AS seen_country \
-         FROM users WHERE id = $1"
-    ))
-    .bind(user_id)
-    .bind(ip)
-    .bind(device)
-    .bind(country)
-    .fetch_optional(c)
-    .await?;
+    let row =
+        sqlx::query(&login_view_sql()).bind(user_id).bind(ip).bind(device).bind(country).fetch_optional(c).await?;
     let Some(row) = row else { return Ok(None) };
     let familiar = Familiar {
         ip: row.try_get("seen_ip")?,
@@ -324,6 +313,38 @@ pub async fn login_view(
         country: row.try_get("seen_country")?,
     };
     Ok(Some((UserRow::from_row(&row)?, familiar)))
+}
+
+/// `login_view` on a direct read connection (`store::direct`), called on
+/// the caller's thread.
+pub fn login_view_direct(
+    c: &rusqlite::Connection,
+    user_id: &str,
+    ip: &str,
+    device: &str,
+    country: Option<&str>,
+) -> rusqlite::Result<Option<(UserRow, Familiar)>> {
+    use rusqlite::OptionalExtension;
+    let mut read = c.prepare_cached(&login_view_sql())?;
+    read.query_row(rusqlite::params![user_id, ip, device, country], |row| {
+        let user = UserRow::from_direct(row)?;
+        let familiar =
+            Familiar { ip: row.get("seen_ip")?, device: row.get("seen_device")?, country: row.get("seen_country")? };
+        Ok((user, familiar))
+    })
+    .optional()
+}
+
+/// `login_view`'s statement: `$1` the user, `$2` the IP, `$3` the device,
+/// `$4` the country.
+fn login_view_sql() -> String {
+    format!(
+        "SELECT {USER_COLUMNS}, \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'ip' AND value = $2) AS seen_ip, \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'device' AND value = $3) AS seen_device, \
+         (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'country' AND value = $4) AS seen_country \
+         FROM users WHERE id = $1"
+    )
 }
 
 /// When a user last verified from a login's IP, device and country.
@@ -492,35 +513,115 @@ fn constraint(kind: sqlx::error::ErrorKind) -> bool {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Binds one prepared challenge's values, in the order of the columns of
+/// One value of a prepared challenge's row, bound the same way by sqlx
+/// and by the writer's own connection (`insert_challenges_direct`).
+pub(crate) enum Value<'a> {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as Owned, ValueRef};
+        Ok(match *self {
+            Value::Int(i) | Value::OptInt(Some(i)) => ToSqlOutput::Owned(Owned::Integer(i)),
+            Value::Text(t) | Value::OptText(Some(t)) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Value::OptInt(None) | Value::OptText(None) => ToSqlOutput::Owned(Owned::Null),
+        })
+    }
+}
+
+/// One prepared challenge's values, in the order of the columns of
 /// `fast_challenge` (SQLite) and of the PostgreSQL statement's `input`.
-fn bind_prepared<'q>(query: AnyQuery<'q>, p: &'q PreparedChallenge<'_>) -> AnyQuery<'q> {
+fn prepared_values<'a>(p: &'a PreparedChallenge<'_>) -> [Value<'a>; FAST_CHALLENGE_COLUMNS] {
+    use Value::{Int, OptInt, OptText, Text};
     let (u, n, ch) = (p.user, &p.notification, &p.challenge);
     // The three rows share the user's id and contract and one time.
     debug_assert!(n.user_id == u.id && ch.user_id == u.id && n.contract_id == u.contract_id && n.now == ch.now);
+    [
+        Int(ch.now),
+        Text(&u.id),
+        Text(&u.contract_id),
+        OptText(u.phone_sealed.as_deref()),
+        OptText(u.phone_masked.as_deref()),
+        OptText(u.phone_digest.as_deref()),
+        OptInt(u.locked_until),
+        Int(p.since),
+        Int(p.max_sends),
+        Text(n.id),
+        Text(n.channel),
+        Text(n.purpose),
+        Text(n.recipient_masked),
+        Text(n.payload_sealed),
+        Text(ch.id),
+        Text(ch.login_id),
+        Text(ch.ip),
+        Text(ch.device_id),
+        OptText(ch.user_agent),
+        OptText(ch.country),
+        Text(ch.code_hash),
+        Int(ch.code_expires_at),
+    ]
+}
+
+/// Binds one prepared challenge's values (`prepared_values`).
+fn bind_prepared<'q>(mut query: AnyQuery<'q>, p: &'q PreparedChallenge<'_>) -> AnyQuery<'q> {
+    for value in prepared_values(p) {
+        query = match value {
+            Value::Int(i) => query.bind(i),
+            Value::OptInt(i) => query.bind(i),
+            Value::Text(t) => query.bind(t),
+            Value::OptText(t) => query.bind(t),
+        };
+    }
     query
-        .bind(ch.now)
-        .bind(&u.id)
-        .bind(&u.contract_id)
-        .bind(u.phone_sealed.as_deref())
-        .bind(u.phone_masked.as_deref())
-        .bind(u.phone_digest.as_deref())
-        .bind(u.locked_until)
-        .bind(p.since)
-        .bind(p.max_sends)
-        .bind(n.id)
-        .bind(n.channel)
-        .bind(n.purpose)
-        .bind(n.recipient_masked)
-        .bind(n.payload_sealed)
-        .bind(ch.id)
-        .bind(ch.login_id)
-        .bind(ch.ip)
-        .bind(ch.device_id)
-        .bind(ch.user_agent)
-        .bind(ch.country)
-        .bind(ch.code_hash)
-        .bind(ch.code_expires_at)
+}
+
+/// `insert_challenges_if_current` on the group-commit writer's own SQLite
+/// connection (`store::direct`), in its transaction: one cached one-row
+/// INSERT into `fast_challenge` per challenge. The calls cost no hand-over
+/// there, and each challenge is a statement of its own, which SQLite
+/// undoes whole when it fails: a constraint error answers that challenge
+/// false (it takes the general path). `Err` on any other failure, or if
+/// SQLite has ended the transaction: the batch must not go on.
+pub(crate) fn insert_challenges_direct(
+    c: &rusqlite::Connection,
+    all: &[PreparedChallenge<'_>],
+) -> rusqlite::Result<Vec<bool>> {
+    let mut insert = c.prepare_cached(&format!(
+        "INSERT INTO fast_challenge VALUES ({})",
+        vec!["?"; FAST_CHALLENGE_COLUMNS].join(", ")
+    ))?;
+    let mut done = Vec::with_capacity(all.len());
+    for p in all {
+        let before = c.total_changes();
+        match insert.execute(rusqlite::params_from_iter(prepared_values(p))) {
+            // The trigger writes the send record, the SMS and the
+            // challenge, or nothing.
+            Ok(_) => match c.total_changes() - before {
+                0 => done.push(false),
+                3 => done.push(true),
+                rows => {
+                    let why = format!("a challenge's statement wrote {rows} rows, not 3");
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERNAL),
+                        Some(why),
+                    ));
+                }
+            },
+            Err(error)
+                if error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+                    && !c.is_autocommit() =>
+            {
+                tracing::warn!(%error, "a one-statement challenge write failed; taking the general path");
+                done.push(false);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(done)
 }
 
 /// One call of `insert_challenges_if_current`, padded to a power of two.
@@ -870,6 +971,96 @@ mod tests {
             );
             let sends = if k <= 3 { 20 } else { 0 };
             assert_eq!(sqlx::query_as::<_, (i64,)>(&sql).fetch_one(store.pool()).await.unwrap().0, sends, "u-{k}");
+        }
+        store.close().await;
+    }
+
+    /// The login decision's direct read sees what sqlx's reader sees: the
+    /// user's row, the familiar IP and device (not the unknown country),
+    /// and no user for an unknown id; its connections cannot write.
+    #[tokio::test]
+    async fn the_direct_login_read_matches_the_pooled_one() {
+        let (_dir, store) = store().await;
+        let mut c = store.pool().acquire().await.unwrap();
+        remember(&mut c, "u-1", "ip", "192.0.2.7", 1_000).await.unwrap();
+        remember(&mut c, "u-1", "device", "dev-1", 2_000).await.unwrap();
+        drop(c);
+        let direct = store.direct_readers().expect("an SQLite file has direct readers");
+        let mut pooled = store.reader().await.unwrap();
+        for (user, ip, device, country) in [
+            ("u-1", "192.0.2.7", "dev-1", Some("GB")),
+            ("u-1", "198.51.100.1", "dev-2", None),
+            ("u-9", "192.0.2.7", "dev-1", None),
+        ] {
+            let mine = direct.read(|c| login_view_direct(c, user, ip, device, country)).unwrap();
+            let theirs = login_view(&mut pooled, user, ip, device, country).await.unwrap();
+            let shape = |view: &Option<(UserRow, Familiar)>| {
+                view.as_ref()
+                    .map(|(u, f)| (u.id.clone(), u.phone_digest.clone(), u.enabled_at, f.ip, f.device, f.country))
+            };
+            assert_eq!(shape(&mine), shape(&theirs), "{user} {ip} {device}");
+        }
+        let seen = direct.read(|c| login_view_direct(c, "u-1", "192.0.2.7", "dev-1", None)).unwrap().unwrap().1;
+        assert_eq!((seen.ip, seen.device, seen.country), (Some(1_000), Some(2_000), None));
+        let write = direct.read(|c| c.execute("DELETE FROM users", []));
+        assert!(write.is_err(), "a direct reader wrote: {write:?}");
+        drop(pooled);
+        store.close().await;
+    }
+
+    /// The writer's own connection (`store::direct`): one statement per
+    /// challenge, so a stale snapshot, a number at its limit and a
+    /// constraint error each keep out that challenge alone, and the
+    /// transaction goes on.
+    #[tokio::test]
+    async fn direct_challenges_are_each_written_or_not_on_their_own() {
+        let (_dir, store) = store().await;
+        let mut c = store.pool().acquire().await.unwrap();
+        sqlx::query(
+            "INSERT INTO users (id, contract_id, email, display_name, phone_sealed, phone_masked, phone_digest, \
+             enabled_at, failed_codes, created_at, updated_at) \
+             VALUES ('u-2', 'c-1', 'u2@x.test', 'U', 'sealed-2', '+44•••52', 'digest-2', 1, 0, 1, 1)",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        let mut users = vec![
+            users::find_user(&mut c, "u-1").await.unwrap().unwrap(),
+            users::find_user(&mut c, "u-2").await.unwrap().unwrap(),
+        ];
+        drop(c);
+        let stale = {
+            let mut user = users[1].clone();
+            user.phone_sealed = Some("older".into());
+            user
+        };
+        users.push(stale);
+        // 0–11 alternate u-1 (limit 5 sends) and u-2; 12 is u-2's stale
+        // snapshot; 13 reuses 11's id.
+        let ids: Vec<(String, String)> =
+            (0..14).map(|i| (format!("ch-{}", if i == 13 { 11 } else { i }), format!("n-{i}"))).collect();
+        let all: Vec<PreparedChallenge<'_>> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, (ch, nid))| {
+                let limit = if i % 2 == 0 && i != 12 { (0, 5) } else { (0, 20) };
+                prepared(&users[if i == 12 { 2 } else { i % 2 }], ch, nid, limit, 10)
+            })
+            .collect();
+        let direct = crate::store::direct::Direct::open(&store).unwrap().unwrap();
+        direct.exec("BEGIN IMMEDIATE").unwrap();
+        let done = insert_challenges_direct(direct.conn(), &all).unwrap();
+        assert!(!direct.conn().is_autocommit(), "the transaction goes on");
+        direct.exec("COMMIT").unwrap();
+        // u-1: its first 5 (0, 2, 4, 6, 8); u-2: all six (1 … 11).
+        let expected: Vec<bool> = (0..14).map(|i| i < 12 && (i % 2 == 1 || i < 10)).collect();
+        assert_eq!(done, expected);
+        for (table, rows) in [("code_sends", 11), ("notifications", 11), ("challenges", 11)] {
+            assert_eq!(count(&store, &format!("SELECT COUNT(*) FROM {table}")).await, rows, "{table}");
+        }
+        for (i, written) in expected.iter().enumerate() {
+            let sql = format!("SELECT COUNT(*) FROM notifications WHERE id = 'n-{i}'");
+            assert_eq!(count(&store, &sql).await, i64::from(*written), "notification {i}");
         }
         store.close().await;
     }

@@ -3,10 +3,16 @@
 //! both engines accept (`$1` placeholders, BIGINT times, TEXT), run through
 //! sqlx's `Any` driver; the few engine-specific clauses are chosen by
 //! `Engine`. Each SQL statement lives in the module of its table.
+//!
+//! On an SQLite file the two hottest paths call SQLite directly instead
+//! (rusqlite, on the same bundled library; see `direct`): the group-commit
+//! writer's own connection, and the login decision's read. They run the
+//! same statements, written once in their table's module.
 
 pub mod admin;
 pub mod audit;
 pub mod codes;
+pub mod direct;
 pub mod managers;
 pub mod outbox;
 pub mod tokens;
@@ -78,6 +84,12 @@ pub struct Store {
     /// (see `HeldReaders`).
     held: Option<Arc<HeldReaders>>,
     engine: Engine,
+    /// SQLite file: its path, for the group-commit writer's own
+    /// connection (`direct::Direct`).
+    sqlite_file: Option<std::path::PathBuf>,
+    /// SQLite file: the login decision's read connections, called on the
+    /// request's thread (`direct::DirectReaders`).
+    direct_readers: Option<Arc<direct::DirectReaders>>,
 }
 
 /// SQLite read connections: the writer stays one connection.
@@ -192,6 +204,36 @@ const WAL_BACKSTOP_FACTOR: i64 = 2;
 /// back.
 const WAL_SIZE_LIMIT: i64 = 320 << 20;
 
+/// SQLite: the settings of a connection that writes (the pool's, and the
+/// group-commit writer's own, `direct::Direct`), as statements without
+/// parameters.
+/// * WAL, `synchronous = NORMAL`, a busy timeout, foreign keys.
+/// * `background_checkpoints`: the background task checkpoints; SQLite's
+///   own checkpoint in the committing connection is only the backstop for
+///   when that task falls behind (too little CPU), at twice the restart
+///   size (`WAL_BACKSTOP_FACTOR`).
+/// * When SQLite starts the WAL over (a write after a complete
+///   checkpoint, with no reader in the WAL), a larger file is cut back
+///   (`WAL_SIZE_LIMIT`).
+/// * Savepoints' undo records (the sub-journal) stay in memory instead of
+///   spilling past 64 KiB into a temporary file. Set before the temporary
+///   objects: changing it drops them.
+/// * The one-statement challenge writes' view and trigger
+///   (`codes::FAST_CHALLENGE_OBJECTS`).
+pub(crate) fn sqlite_writer_setup(background_checkpoints: bool) -> String {
+    let backstop = if background_checkpoints {
+        format!("PRAGMA wal_autocheckpoint = {}; ", WAL_BACKSTOP_FACTOR * WAL_RESTART_PAGES)
+    } else {
+        String::new()
+    };
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
+         PRAGMA foreign_keys = ON; {backstop}PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}; \
+         PRAGMA temp_store = MEMORY; {}",
+        codes::FAST_CHALLENGE_OBJECTS
+    )
+}
+
 /// SQLite file databases: the WAL is copied back into the database by a
 /// task of its own (`PRAGMA wal_checkpoint(PASSIVE)` on a connection of
 /// its own, every `CHECKPOINT_EVERY`), not by the connection that commits
@@ -226,7 +268,6 @@ struct Checkpoints {
     task: tokio::task::JoinHandle<()>,
     restart_due: Arc<AtomicBool>,
     /// `WAL_RESTART_PAGES`, smaller in tests (`set_wal_restart_pages`).
-    #[cfg_attr(not(test), allow(dead_code))]
     restart_pages: Arc<AtomicI64>,
 }
 
@@ -330,32 +371,7 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
-                        )
-                        .await?;
-                        if background_checkpoints {
-                            // The background task checkpoints; SQLite's own
-                            // checkpoint in the committing connection is only
-                            // the backstop for when that task falls behind
-                            // (too little CPU): at twice the restart size.
-                            conn.execute(
-                                format!("PRAGMA wal_autocheckpoint = {}", WAL_BACKSTOP_FACTOR * WAL_RESTART_PAGES)
-                                    .as_str(),
-                            )
-                            .await?;
-                        }
-                        // When SQLite starts the WAL over (a write after a
-                        // complete checkpoint, with no reader in the WAL),
-                        // a larger file is cut back (see `WAL_SIZE_LIMIT`).
-                        conn.execute(format!("PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}").as_str()).await?;
-                        // Savepoints' undo records (the sub-journal) stay in
-                        // memory instead of spilling past 64 KiB into a
-                        // temporary file. Set before the temporary objects:
-                        // changing it drops them.
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        conn.execute(codes::FAST_CHALLENGE_OBJECTS).await?;
+                        conn.execute(sqlite_writer_setup(background_checkpoints).as_str()).await?;
                     }
                     Ok(())
                 })
@@ -402,7 +418,14 @@ impl Store {
                 permits: tokio::sync::Semaphore::new(SQLITE_HELD_READERS),
             })
         });
-        Ok(Self { pool, checkpoints, read_pool, held, engine })
+        let sqlite_file = if file {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url).map_err(connect_error)?;
+            Some(options.get_filename().to_path_buf())
+        } else {
+            None
+        };
+        let direct_readers = sqlite_file.clone().map(|path| Arc::new(direct::DirectReaders::new(path)));
+        Ok(Self { pool, checkpoints, read_pool, held, engine, sqlite_file, direct_readers })
     }
 
     /// Applies the migrations this binary has that the database lacks.
@@ -453,6 +476,12 @@ impl Store {
         self.engine
     }
 
+    /// SQLite file: read connections called on the caller's own thread
+    /// (`direct::DirectReaders`).
+    pub fn direct_readers(&self) -> Option<&direct::DirectReaders> {
+        self.direct_readers.as_deref()
+    }
+
     /// SQLite file: one PASSIVE checkpoint now (the background task's
     /// step); returns SQLite's (busy, WAL pages, pages checkpointed).
     /// `None` for other databases.
@@ -474,21 +503,48 @@ impl Store {
     /// under a steady stream of commits each tick missed lets the WAL grow
     /// by another 100 ms of them.
     pub async fn restart_wal_if_due(&self) {
-        let Some(c) = &self.checkpoints else { return };
-        if !c.restart_due.swap(false, Ordering::Relaxed) {
+        if !self.take_restart_due() {
             return;
         }
         let began = std::time::Instant::now();
-        match checkpoint_passive(&self.pool).await {
+        let done = checkpoint_passive(&self.pool).await;
+        self.restart_checkpointed(began, done.map_err(|e| e.to_string()));
+    }
+
+    /// Whether a WAL restart is due (see `restart_wal_if_due`), and no
+    /// longer once asked.
+    pub(crate) fn take_restart_due(&self) -> bool {
+        self.checkpoints.as_ref().is_some_and(|c| c.restart_due.swap(false, Ordering::Relaxed))
+    }
+
+    /// The writer ran the restart's checkpoint (`Ok`: SQLite's busy, WAL
+    /// pages, pages checkpointed): logs it, and if the background task's
+    /// own checkpoint was running, asks again after the next batch.
+    pub(crate) fn restart_checkpointed(&self, began: std::time::Instant, done: Result<(i64, i64, i64), String>) {
+        match done {
             Ok((busy, wal, done)) => {
                 let took_us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
                 tracing::debug!(busy, wal, done, took_us, "WAL checkpoint on the writer's connection");
                 if busy != 0 {
-                    c.restart_due.store(true, Ordering::Relaxed);
+                    if let Some(c) = &self.checkpoints {
+                        c.restart_due.store(true, Ordering::Relaxed);
+                    }
                 }
             }
             Err(error) => tracing::warn!(%error, "WAL checkpoint on the writer's connection failed"),
         }
+    }
+
+    /// SQLite file: the writer's backstop (`wal_autocheckpoint`), in pages:
+    /// `WAL_BACKSTOP_FACTOR` times the restart size.
+    pub(crate) fn wal_backstop_pages(&self) -> Option<i64> {
+        self.checkpoints.as_ref().map(|c| WAL_BACKSTOP_FACTOR * c.restart_pages.load(Ordering::Relaxed))
+    }
+
+    /// SQLite file: its path (the group-commit writer opens its own
+    /// connection to it).
+    pub(crate) fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.sqlite_file.as_deref()
     }
 
     /// Tests: start the WAL over past `pages` instead of

@@ -82,22 +82,43 @@ pub async fn claim_due(
     lease_until: i64,
     limit: i64,
 ) -> sqlx::Result<Vec<Claimed>> {
+    sqlx::query_as(&claim_sql(engine)).bind(lease_until).bind(now).bind(limit).fetch_all(c).await
+}
+
+/// `claim_due`'s statement: `$1` the lease's end, `$2` now, `$3` the limit.
+fn claim_sql(engine: Engine) -> String {
     let skip_locked = match engine {
         Engine::Sqlite => "",
         Engine::Postgres => " FOR UPDATE SKIP LOCKED",
     };
-    sqlx::query_as(&format!(
+    format!(
         "UPDATE notifications SET claimed_until = $1, next_attempt_at = $1 WHERE id IN (\
            SELECT id FROM notifications WHERE status = 'queued' AND next_attempt_at <= $2 \
            AND (claimed_until IS NULL OR claimed_until < $2) \
            ORDER BY next_attempt_at LIMIT $3{skip_locked}) \
          RETURNING id, channel, purpose, payload_sealed, attempts"
-    ))
-    .bind(lease_until)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(c)
-    .await
+    )
+}
+
+/// `claim_due` on the group-commit writer's own SQLite connection
+/// (`store::direct`), in its transaction.
+pub(crate) fn claim_due_direct(
+    c: &rusqlite::Connection,
+    now: i64,
+    lease_until: i64,
+    limit: i64,
+) -> rusqlite::Result<Vec<Claimed>> {
+    let mut claim = c.prepare_cached(&claim_sql(Engine::Sqlite))?;
+    let rows = claim.query_map(rusqlite::params![lease_until, now, limit], |row| {
+        Ok(Claimed {
+            id: row.get(0)?,
+            channel: row.get(1)?,
+            purpose: row.get(2)?,
+            payload_sealed: row.get(3)?,
+            attempts: row.get(4)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// What became of one delivery attempt.
@@ -152,30 +173,56 @@ pub async fn mark_failed(c: &mut Conn, id: &str, attempts: i64, error: &str, now
 /// `sent` and `failed` erase the text; every row loses its lease.
 pub async fn record(c: &mut Conn, engine: Engine, attempts: &[Attempt]) -> sqlx::Result<()> {
     for chunk in attempts.chunks(200) {
-        let sql = format!(
-            "WITH r (id, status, attempts, provider_id, last_error, next_at, now) AS (VALUES {}) \
-             UPDATE notifications SET status = r.status, attempts = r.attempts, \
-             provider_id = CASE WHEN r.status = 'sent' THEN r.provider_id ELSE notifications.provider_id END, \
-             sent_at = CASE WHEN r.status = 'sent' THEN r.now ELSE notifications.sent_at END, \
-             payload_sealed = CASE WHEN r.status = 'queued' THEN notifications.payload_sealed ELSE NULL END, \
-             claimed_until = NULL, last_error = r.last_error, \
-             next_attempt_at = COALESCE(r.next_at, notifications.next_attempt_at), updated_at = r.now \
-             FROM r WHERE notifications.id = r.id",
-            values_rows(engine, "(?, ?, ?, ?, ?, ?, ?)", chunk.len())
-        );
+        let sql = record_sql(engine, chunk.len());
         let mut query = sqlx::query(&sql);
         for a in chunk {
-            let (status, provider_id, error, next_at) = match &a.outcome {
-                Outcome::Sent { provider_id } => ("sent", provider_id.as_deref(), None, None),
-                Outcome::Retry { error, next_at } => ("queued", None, Some(error.as_str()), Some(*next_at)),
-                Outcome::Failed { error } => ("failed", None, Some(error.as_str()), None),
-            };
+            let (status, provider_id, error, next_at) = a.columns();
             query =
                 query.bind(&a.id).bind(status).bind(a.attempts).bind(provider_id).bind(error).bind(next_at).bind(a.now);
         }
         query.execute(&mut *c).await?;
     }
     Ok(())
+}
+
+/// `record` on the group-commit writer's own SQLite connection
+/// (`store::direct`), in its transaction: one cached statement per row
+/// (a call there costs no hand-over).
+pub(crate) fn record_direct(c: &rusqlite::Connection, attempts: &[Attempt]) -> rusqlite::Result<()> {
+    let mut update = c.prepare_cached(&record_sql(Engine::Sqlite, 1))?;
+    for a in attempts {
+        let (status, provider_id, error, next_at) = a.columns();
+        update.execute(rusqlite::params![a.id, status, a.attempts, provider_id, error, next_at, a.now])?;
+    }
+    Ok(())
+}
+
+/// `record`'s statement for `rows` results, each `(id, status, attempts,
+/// provider_id, last_error, next_at, now)`.
+fn record_sql(engine: Engine, rows: usize) -> String {
+    format!(
+        "WITH r (id, status, attempts, provider_id, last_error, next_at, now) AS (VALUES {}) \
+         UPDATE notifications SET status = r.status, attempts = r.attempts, \
+         provider_id = CASE WHEN r.status = 'sent' THEN r.provider_id ELSE notifications.provider_id END, \
+         sent_at = CASE WHEN r.status = 'sent' THEN r.now ELSE notifications.sent_at END, \
+         payload_sealed = CASE WHEN r.status = 'queued' THEN notifications.payload_sealed ELSE NULL END, \
+         claimed_until = NULL, last_error = r.last_error, \
+         next_attempt_at = COALESCE(r.next_at, notifications.next_attempt_at), updated_at = r.now \
+         FROM r WHERE notifications.id = r.id",
+        values_rows(engine, "(?, ?, ?, ?, ?, ?, ?)", rows)
+    )
+}
+
+impl Attempt {
+    /// What `record` writes of the outcome: status, provider id, error,
+    /// next attempt.
+    fn columns(&self) -> (&'static str, Option<&str>, Option<&str>, Option<i64>) {
+        match &self.outcome {
+            Outcome::Sent { provider_id } => ("sent", provider_id.as_deref(), None, None),
+            Outcome::Retry { error, next_at } => ("queued", None, Some(error.as_str()), Some(*next_at)),
+            Outcome::Failed { error } => ("failed", None, Some(error.as_str()), None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, FromRow)]

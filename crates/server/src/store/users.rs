@@ -28,6 +28,28 @@ pub struct UserRow {
     pub updated_at: i64,
 }
 
+impl UserRow {
+    /// A row of `USER_COLUMNS` read on a direct connection
+    /// (`store::direct`), by name as sqlx's `FromRow` does.
+    pub(crate) fn from_direct(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            contract_id: row.get("contract_id")?,
+            email: row.get("email")?,
+            display_name: row.get("display_name")?,
+            phone_sealed: row.get("phone_sealed")?,
+            phone_masked: row.get("phone_masked")?,
+            phone_digest: row.get("phone_digest")?,
+            enabled_at: row.get("enabled_at")?,
+            last_verified_at: row.get("last_verified_at")?,
+            failed_codes: row.get("failed_codes")?,
+            locked_until: row.get("locked_until")?,
+            created_at: row.get("created_at")?,
+            updated_at: row.get("updated_at")?,
+        })
+    }
+}
+
 pub(crate) const USER_COLUMNS: &str = "id, contract_id, email, display_name, phone_sealed, phone_masked, \
     phone_digest, enabled_at, last_verified_at, failed_codes, locked_until, created_at, updated_at";
 

@@ -35,8 +35,16 @@
 //!
 //! `Gather` puts many requests of one kind into one job, so that their
 //! writes can be one database call (SQLite's login challenges).
+//!
+//! On an SQLite file the writer also has a connection of its own that its
+//! thread calls directly (`store::direct`): a job with a direct form
+//! (`submit_with_direct`, `append`, a `Gathered` whose `direct()` is true)
+//! runs there, with the semantics above, in one transaction per batch;
+//! jobs without one run after them in a second transaction on the pool's
+//! connection, which the writer holds meanwhile.
 
 use super::audit::{self, NewEvent};
+use super::direct::Direct;
 use super::{raw, Conn, Engine, Store};
 use crate::metrics::WriterStats;
 use futures_util::future::BoxFuture;
@@ -116,6 +124,11 @@ impl<T, E, F> Work<T, E> for F where
 {
 }
 
+/// A job's writes as calls on the writer's own SQLite connection
+/// (`store::direct`): the same writes as its `Work`, for SQLite files,
+/// where the writer calls SQLite directly on its own thread.
+pub type DirectWork<T, E> = Box<dyn FnMut(&rusqlite::Connection) -> Result<(T, Vec<Event>), E> + Send>;
+
 /// Helps closures get the higher-ranked signature of `Work`.
 pub fn work<T, E, F>(f: F) -> F
 where
@@ -128,6 +141,10 @@ where
 trait Job: Send {
     /// Runs the writes: `Ok(events)` keeps them, `Err` discards them.
     fn run<'c>(&'c mut self, c: &'c mut Conn) -> BoxFuture<'c, Result<Vec<Event>, Failed>>;
+    /// Whether the job has a direct form (`run_direct`).
+    fn has_direct(&self) -> bool;
+    /// Runs the writes on the writer's own SQLite connection.
+    fn run_direct(&mut self, c: &rusqlite::Connection) -> Result<Vec<Event>, Failed>;
     /// Answers the request: the batch committed (`Ok`) or was lost.
     fn finish(self: Box<Self>, batch: Result<(), String>);
     /// Counts a run; false once the job may not run again.
@@ -152,11 +169,35 @@ enum Mode {
 
 struct Pending<T, E, F> {
     work: F,
+    direct: Option<DirectWork<T, E>>,
     outcome: Option<Result<T, E>>,
     answer: oneshot::Sender<Result<T, E>>,
     tries: u32,
     mode: Mode,
     queued: Instant,
+}
+
+impl<T, E: JobError, F> Pending<T, E, F> {
+    /// Keeps a run's answer; returns its events, or how it failed.
+    fn settle(&mut self, ran: Result<(T, Vec<Event>), E>) -> Result<Vec<Event>, Failed> {
+        match ran {
+            Ok((answer, events)) => {
+                self.outcome = Some(Ok(answer));
+                Ok(events)
+            }
+            Err(error) => {
+                let failed = if error.broken() {
+                    Failed::Broken
+                } else if error.retry() {
+                    Failed::Retry
+                } else {
+                    Failed::Final
+                };
+                self.outcome = Some(Err(error));
+                Err(failed)
+            }
+        }
+    }
 }
 
 impl<T, E, F> Job for Pending<T, E, F>
@@ -167,24 +208,21 @@ where
 {
     fn run<'c>(&'c mut self, c: &'c mut Conn) -> BoxFuture<'c, Result<Vec<Event>, Failed>> {
         Box::pin(async move {
-            match (self.work)(c).await {
-                Ok((answer, events)) => {
-                    self.outcome = Some(Ok(answer));
-                    Ok(events)
-                }
-                Err(error) => {
-                    let failed = if error.broken() {
-                        Failed::Broken
-                    } else if error.retry() {
-                        Failed::Retry
-                    } else {
-                        Failed::Final
-                    };
-                    self.outcome = Some(Err(error));
-                    Err(failed)
-                }
-            }
+            let ran = (self.work)(c).await;
+            self.settle(ran)
         })
+    }
+
+    fn has_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
+    fn run_direct(&mut self, c: &rusqlite::Connection) -> Result<Vec<Event>, Failed> {
+        let ran = match &mut self.direct {
+            Some(direct) => direct(c),
+            None => Err(E::from_db(sqlx::Error::Protocol("the job has no direct form".into()))),
+        };
+        self.settle(ran)
     }
 
     fn finish(self: Box<Self>, batch: Result<(), String>) {
@@ -227,7 +265,9 @@ impl Writer {
     /// hand-overs to the connection's thread, and on the shared runtime
     /// each answer woke the writer behind whatever request tasks were
     /// queued; at 4,000 challenges/s p99 was 196-739 ms that way, and
-    /// 46-338 ms on its own thread (docs/BENCHMARKS.md). PostgreSQL stays on
+    /// 46-338 ms on its own thread (docs/BENCHMARKS.md). On an SQLite file
+    /// that thread also has a connection of its own that it calls directly
+    /// (`store::direct`), which runs every job that has a direct form. PostgreSQL stays on
     /// the shared runtime: its connections' sockets belong to the runtime
     /// that opened them, and the pool hands them to request tasks too.
     pub fn start(store: Store) -> Self {
@@ -239,7 +279,17 @@ impl Writer {
                     let (thread_store, thread_stats) = (store.clone(), Arc::clone(&stats));
                     let started = std::thread::Builder::new()
                         .name("tollgate-writer".into())
-                        .spawn(move || runtime.block_on(run(thread_store, rx, thread_stats)));
+                        .spawn(move || {
+                            let direct = match Direct::open(&thread_store) {
+                                Some(Ok(direct)) => Some(direct),
+                                Some(Err(error)) => {
+                                    tracing::warn!(%error, "group commit: no connection of its own; the writer uses the pool's");
+                                    None
+                                }
+                                None => None,
+                            };
+                            runtime.block_on(run(thread_store, rx, thread_stats, direct))
+                        });
                     match started {
                         Ok(_) => return Self { jobs, stats },
                         Err(error) => {
@@ -253,7 +303,7 @@ impl Writer {
             }
         }
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(store, rx, Arc::clone(&stats)));
+        tokio::spawn(run(store, rx, Arc::clone(&stats), None));
         Self { jobs, stats }
     }
 
@@ -269,7 +319,20 @@ impl Writer {
         E: JobError,
         F: Work<T, E>,
     {
-        self.send(work, Mode::Savepoint).await
+        self.send(work, None, Mode::Savepoint).await
+    }
+
+    /// Like `submit`, with `direct`: the same writes as calls on the
+    /// writer's own SQLite connection, which the writer runs instead of
+    /// `work` where it has one (an SQLite file).
+    pub async fn submit_with_direct<T, E, F, D>(&self, work: F, direct: D) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: JobError,
+        F: Work<T, E>,
+        D: FnMut(&rusqlite::Connection) -> Result<(T, Vec<Event>), E> + Send + 'static,
+    {
+        self.send(work, Some(Box::new(direct)), Mode::Savepoint).await
     }
 
     /// Like `submit`, but the writer opens no savepoint around `work`
@@ -282,23 +345,29 @@ impl Writer {
         E: JobError,
         F: Work<T, E>,
     {
-        self.send(work, Mode::Atomic).await
+        self.send(work, None, Mode::Atomic).await
     }
 
     /// Appends `events` (and nothing else) with the next batch; answers
     /// once they are durable.
     pub async fn append<E: JobError>(&self, events: Vec<Event>) -> Result<(), E> {
-        self.send(work(move |_| Box::pin(std::future::ready(Ok(((), events.clone()))))), Mode::EventsOnly).await
+        let direct = events.clone();
+        self.send(
+            work(move |_| Box::pin(std::future::ready(Ok(((), events.clone()))))),
+            Some(Box::new(move |_| Ok(((), direct.clone())))),
+            Mode::EventsOnly,
+        )
+        .await
     }
 
-    async fn send<T, E, F>(&self, work: F, mode: Mode) -> Result<T, E>
+    async fn send<T, E, F>(&self, work: F, direct: Option<DirectWork<T, E>>, mode: Mode) -> Result<T, E>
     where
         T: Send + 'static,
         E: JobError,
         F: Work<T, E>,
     {
         let (answer, answered) = oneshot::channel();
-        let job = Box::new(Pending { work, outcome: None, answer, tries: 0, mode, queued: Instant::now() });
+        let job = Box::new(Pending { work, direct, outcome: None, answer, tries: 0, mode, queued: Instant::now() });
         if self.jobs.send(job).await.is_err() {
             return Err(E::from_db(sqlx::Error::PoolClosed));
         }
@@ -333,6 +402,18 @@ pub trait Gathered: Send + Sync + 'static {
     /// `retry()`.
     fn savepoint(&self) -> bool {
         false
+    }
+
+    /// Whether `run_direct` does these writes on the writer's own SQLite
+    /// connection, where it has one (an SQLite file).
+    fn direct(&self) -> bool {
+        false
+    }
+
+    /// `run` on the writer's own SQLite connection (only asked for when
+    /// `direct()`), with the same contract.
+    fn run_direct(&self, _c: &rusqlite::Connection, _items: &[Self::Item]) -> Result<Answers<Self::Out>, Self::Error> {
+        Err(Self::Error::from_db(sqlx::Error::Protocol("no direct form".into())))
     }
 }
 
@@ -382,6 +463,19 @@ struct Taken<G: Gathered> {
     answers: Mutex<Vec<Answer<G>>>,
 }
 
+impl<G: Gathered> Taken<G> {
+    /// The requests of the job: on its first run, every one waiting (and
+    /// their answers); on a re-run, the same ones.
+    fn take(&self, inner: &GatherInner<G>) -> &[G::Item] {
+        self.items.get_or_init(|| {
+            let mut queue = locked(&inner.queue);
+            queue.scheduled = false;
+            *locked(&self.answers) = std::mem::take(&mut queue.answers);
+            std::mem::take(&mut queue.items)
+        })
+    }
+}
+
 fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -413,22 +507,19 @@ impl<G: Gathered> Gather<G> {
         let taken: Arc<Taken<G>> =
             Arc::new(Taken { items: std::sync::OnceLock::new(), answers: Mutex::new(Vec::new()) });
         let (inner, mine) = (Arc::clone(&self.inner), Arc::clone(&taken));
+        let direct: Option<DirectWork<Vec<G::Out>, G::Error>> = self.inner.runner.direct().then(|| {
+            let (inner, mine) = (Arc::clone(&self.inner), Arc::clone(&taken));
+            Box::new(move |c: &rusqlite::Connection| inner.runner.run_direct(c, mine.take(&inner))) as DirectWork<_, _>
+        });
         let mode = if self.inner.runner.savepoint() { Mode::Savepoint } else { Mode::Atomic };
         let ran = self
             .writer
             .send(
                 work(move |c| {
                     let (inner, mine) = (Arc::clone(&inner), Arc::clone(&mine));
-                    Box::pin(async move {
-                        let items = mine.items.get_or_init(|| {
-                            let mut queue = locked(&inner.queue);
-                            queue.scheduled = false;
-                            *locked(&mine.answers) = std::mem::take(&mut queue.answers);
-                            std::mem::take(&mut queue.items)
-                        });
-                        inner.runner.run(c, items).await
-                    })
+                    Box::pin(async move { inner.runner.run(c, mine.take(&inner)).await })
                 }),
+                direct,
                 mode,
             )
             .await;
@@ -463,7 +554,7 @@ impl<G: Gathered> Gather<G> {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: Arc<WriterStats>) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: Arc<WriterStats>, mut direct: Option<Direct>) {
     let mut again: Vec<Box<dyn Job>> = Vec::new();
     loop {
         let mut batch = std::mem::take(&mut again);
@@ -482,9 +573,18 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>, stats: Arc<Writ
         let began = Instant::now();
         let oldest = batch.iter().map(|job| job.queued()).min().unwrap_or(began);
         let jobs = batch.len();
-        again = write_batch(&store, batch).await;
+        again = match &mut direct {
+            Some(direct) => write_batch_direct(&store, direct, batch).await,
+            None => {
+                let again = match BatchTx::open(&store).await {
+                    Ok(tx) => write_batch(&store, tx, batch).await,
+                    Err(error) => fail_all(batch, Vec::new(), &error),
+                };
+                store.restart_wal_if_due().await;
+                again
+            }
+        };
         stats.batch(jobs, began.elapsed(), began.saturating_duration_since(oldest));
-        store.restart_wal_if_due().await;
     }
 }
 
@@ -634,12 +734,112 @@ async fn begin_reading_head(conn: &mut Conn, savepoint: bool) -> sqlx::Result<au
     rows.into_iter().next().ok_or(sqlx::Error::RowNotFound)
 }
 
-/// Writes one batch; returns the jobs to run again.
-async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
-    let mut tx = match BatchTx::open(store).await {
-        Ok(tx) => tx,
+/// SQLite file: writes one batch, its jobs with a direct form on the
+/// writer's own connection (`write_direct`) and the others after them on
+/// the pool's (`write_batch`), each part a transaction of its own; and
+/// starts the WAL over if that is due (`Store::restart_wal_if_due`).
+/// Throughout, the writer holds the pool's one connection, SQLite's other
+/// writer, so that no other write transaction runs meanwhile: the two
+/// connections never meet `SQLITE_BUSY`, and nothing commits between the
+/// restart's checkpoint and the next write. Returns the jobs to run again.
+async fn write_batch_direct(store: &Store, direct: &mut Direct, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    let pooled = match store.pool().acquire().await {
+        Ok(conn) => conn,
         Err(error) => return fail_all(batch, Vec::new(), &error),
     };
+    let (mine, others): (Vec<_>, Vec<_>) = batch.into_iter().partition(|job| job.has_direct());
+    direct.follow_backstop(store.wal_backstop_pages());
+    let mut again = write_direct(direct, mine);
+    if store.take_restart_due() {
+        let began = Instant::now();
+        store.restart_checkpointed(began, direct.checkpoint().map_err(|e| e.to_string()));
+    }
+    if !others.is_empty() {
+        again.extend(write_batch(store, BatchTx::Sqlite { conn: pooled, head: None }, others).await);
+    }
+    again
+}
+
+/// Writes jobs in one transaction of the writer's own SQLite connection,
+/// with the semantics of `write_batch`. Returns the jobs to run again.
+fn write_direct(direct: &Direct, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    if batch.is_empty() {
+        return Vec::new();
+    }
+    let c = direct.conn();
+    let head = match direct.begin_reading_head() {
+        Ok(head) => head,
+        Err(error) => {
+            direct.rollback();
+            return fail_all(batch, Vec::new(), &error);
+        }
+    };
+    let mut kept: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut failed: Vec<Box<dyn Job>> = Vec::new();
+    let mut again: Vec<Box<dyn Job>> = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
+    let mut jobs = batch.into_iter();
+    while let Some(mut job) = jobs.next() {
+        let step = run_direct(direct, job.as_mut());
+        // A failure that made SQLite end the transaction (a full disk, an
+        // I/O error) leaves nothing of the batch to commit.
+        let ended = c.is_autocommit();
+        match step {
+            Ok(Ok(mine)) if !ended => {
+                events.extend(mine);
+                kept.push(job);
+            }
+            Ok(Err(Failed::Retry)) if !ended && job.may_retry() => again.push(job),
+            Ok(Err(Failed::Final | Failed::Retry)) if !ended => failed.push(job),
+            Ok(_) => {
+                direct.rollback();
+                kept.push(job);
+                kept.extend(jobs);
+                kept.extend(again);
+                return fail_all(kept, failed, &"a job could not undo its writes");
+            }
+            Err(error) => {
+                direct.rollback();
+                kept.push(job);
+                kept.extend(jobs);
+                kept.extend(again);
+                return fail_all(kept, failed, &error);
+            }
+        }
+    }
+    match direct.commit_appending(head, &events) {
+        Ok(()) => {
+            for job in kept.into_iter().chain(failed) {
+                job.finish(Ok(()));
+            }
+            again
+        }
+        Err(error) => {
+            direct.rollback();
+            kept.extend(again);
+            fail_all(kept, failed, &error)
+        }
+    }
+}
+
+/// Runs one job on the writer's own connection, in a savepoint if its
+/// mode wants one (rolled back if it fails). `Err`: the savepoint's own
+/// statements failed.
+fn run_direct(direct: &Direct, job: &mut dyn Job) -> rusqlite::Result<Result<Vec<Event>, Failed>> {
+    if job.mode() != Mode::Savepoint {
+        return Ok(job.run_direct(direct.conn()));
+    }
+    direct.exec("SAVEPOINT job")?;
+    let ran = job.run_direct(direct.conn());
+    if ran.is_err() {
+        direct.exec("ROLLBACK TO SAVEPOINT job")?;
+    }
+    direct.exec("RELEASE SAVEPOINT job")?;
+    Ok(ran)
+}
+
+/// Writes one batch in `tx`; returns the jobs to run again.
+async fn write_batch(store: &Store, mut tx: BatchTx, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
     // PostgreSQL: a job that waits long for a row another instance's batch
     // holds is rolled back and retried, rather than left to wait for that
     // whole batch — or for the deadlock detector (1 s) when both batches
@@ -731,7 +931,7 @@ async fn write_batch(store: &Store, batch: Vec<Box<dyn Job>>) -> Vec<Box<dyn Job
 }
 
 /// Answers every job of a lost batch; returns no job to retry.
-fn fail_all(lost: Vec<Box<dyn Job>>, failed: Vec<Box<dyn Job>>, error: &sqlx::Error) -> Vec<Box<dyn Job>> {
+fn fail_all(lost: Vec<Box<dyn Job>>, failed: Vec<Box<dyn Job>>, error: &dyn std::fmt::Display) -> Vec<Box<dyn Job>> {
     tracing::error!(%error, jobs = lost.len() + failed.len(), "group commit: the batch was not written");
     let why = format!("group commit failed: {error}");
     for job in lost.into_iter().chain(failed) {
@@ -806,12 +1006,30 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_jobs_commit_together_and_failures_are_rolled_back_alone() {
+        jobs_commit_together_and_failures_are_rolled_back_alone(|_| false).await;
+    }
+
+    /// Direct jobs and pooled ones, submitted at once: each batch writes
+    /// its direct jobs on the writer's own connection and the others on
+    /// the pool's, each part a transaction, with the same semantics.
+    #[tokio::test]
+    async fn direct_and_pooled_jobs_commit_and_fail_alike() {
+        jobs_commit_together_and_failures_are_rolled_back_alone(|i| i % 2 == 1).await;
+    }
+
+    /// 600 jobs at once (`direct_job` where `direct(i)`, else `job`): a
+    /// failed job (refused, or a constraint error) is rolled back alone;
+    /// every success is stored and chained, in one chain.
+    async fn jobs_commit_together_and_failures_are_rolled_back_alone(direct: fn(usize) -> bool) {
         let (_dir, store) = store().await;
         let writer = Writer::start(store.clone());
         let mut tasks = tokio::task::JoinSet::new();
         for i in 1..=600 {
             let writer = writer.clone();
-            tasks.spawn(async move { (i, job(writer, i).await) });
+            tasks.spawn(async move {
+                let result = if direct(i) { direct_job(writer, i).await } else { job(writer, i).await };
+                (i, result)
+            });
         }
         let mut ok = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -1003,7 +1221,7 @@ mod tests {
         store.close().await;
     }
 
-    #[derive(Debug, PartialEq)]
+    #[derive(Debug, Clone, PartialEq)]
     enum AtomicError {
         Clean,
         Broken,
@@ -1126,6 +1344,122 @@ mod tests {
         let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
         assert_eq!((seq, checked), (i64::try_from(ok.len()).unwrap(), u64::try_from(ok.len()).unwrap()));
         assert_eq!(atomic_job(writer, 1_001, None).await, Ok(1_001));
+        store.close().await;
+    }
+
+    /// `job`'s writes as a direct job (`Writer::submit_with_direct`): on an
+    /// SQLite file the writer must run the direct form; its pooled form
+    /// answers an error the tests would see.
+    async fn direct_job(writer: Writer, i: usize) -> Result<usize, TestError> {
+        let db = |e: rusqlite::Error| TestError::Db(e.to_string());
+        writer
+            .submit_with_direct(
+                work(|_| Box::pin(async { Err(TestError::Db("the pooled form ran".into())) })),
+                move |c: &rusqlite::Connection| {
+                    c.execute("INSERT INTO settings (key, value) VALUES (?1, 'v')", [format!("k-{i}")]).map_err(db)?;
+                    if i.is_multiple_of(3) {
+                        return Err(TestError::Refused);
+                    }
+                    if i.is_multiple_of(7) {
+                        c.execute("INSERT INTO settings (key, value) VALUES (?1, 'again')", [format!("k-{i}")])
+                            .map_err(db)?;
+                    }
+                    Ok((i, vec![event(i)]))
+                },
+            )
+            .await
+    }
+
+    /// A direct job that writes `k-i`, then per `how`: succeeds
+    /// (`None`), fails leaving its writes (`Broken`), or ends the
+    /// transaction as SQLite does on a full disk and still answers success
+    /// (`Clean`).
+    async fn direct_atomic_job(writer: Writer, i: usize, how: Option<AtomicError>) -> Result<usize, AtomicError> {
+        writer
+            .submit_with_direct(
+                work(|_| Box::pin(async { Err(AtomicError::Clean) })),
+                move |c: &rusqlite::Connection| {
+                    c.execute("INSERT INTO settings (key, value) VALUES (?1, 'v')", [format!("k-{i}")])
+                        .map_err(|_| AtomicError::Clean)?;
+                    match how {
+                        None => {}
+                        Some(AtomicError::Broken) => return Err(AtomicError::Broken),
+                        Some(AtomicError::Clean) => c.execute_batch("ROLLBACK").map_err(|_| AtomicError::Clean)?,
+                    }
+                    if i.is_multiple_of(100) {
+                        // Holds the writer while the next batch queues.
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
+                    Ok((i, vec![event(i)]))
+                },
+            )
+            .await
+    }
+
+    /// Gathered direct jobs (run without a savepoint) that write `k-i`
+    /// for each item; item 1 then ends the transaction, as SQLite does on a
+    /// full disk, and the job still answers success.
+    struct EndsTransaction;
+
+    impl Gathered for EndsTransaction {
+        type Item = usize;
+        type Out = usize;
+        type Error = AtomicError;
+
+        fn run<'c>(&'c self, _: &'c mut Conn, _: &'c [usize]) -> BoxFuture<'c, Result<Answers<usize>, AtomicError>> {
+            Box::pin(async { Err(AtomicError::Clean) })
+        }
+
+        fn direct(&self) -> bool {
+            true
+        }
+
+        fn run_direct(&self, c: &rusqlite::Connection, items: &[usize]) -> Result<Answers<usize>, AtomicError> {
+            for i in items {
+                c.execute("INSERT INTO settings (key, value) VALUES (?1, 'v')", [format!("k-{i}")])
+                    .map_err(|_| AtomicError::Clean)?;
+                if *i == 1 {
+                    c.execute_batch("ROLLBACK").map_err(|_| AtomicError::Clean)?;
+                }
+            }
+            Ok((items.to_vec(), items.iter().map(|i| event(*i)).collect()))
+        }
+    }
+
+    /// A direct job that cannot undo its writes, or one after which SQLite
+    /// has ended the transaction, drops its batch: every job of it is
+    /// answered an error and nothing of it is stored — the jobs after the
+    /// one that ended the transaction do not write outside it — and the
+    /// writer goes on.
+    #[tokio::test]
+    async fn a_broken_direct_job_drops_its_batch() {
+        let (_dir, store) = store().await;
+        let writer = Writer::start(store.clone());
+        let ends = Gather::new(writer.clone(), EndsTransaction);
+        for round in 0..2 {
+            let base = 100 * round;
+            let first = tokio::spawn(direct_atomic_job(writer.clone(), base, None));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            // Queued in this order while the writer holds the first job:
+            // one batch, the failing job first.
+            let failing: BoxFuture<'_, Result<usize, AtomicError>> = if round == 0 {
+                Box::pin(direct_atomic_job(writer.clone(), base + 1, Some(AtomicError::Broken)))
+            } else {
+                Box::pin(ends.submit(1))
+            };
+            let mut jobs = vec![failing];
+            jobs.extend((2..=10).map(|i| {
+                Box::pin(direct_atomic_job(writer.clone(), base + i, None)) as BoxFuture<'_, Result<usize, AtomicError>>
+            }));
+            let answers = futures_util::future::join_all(jobs).await;
+            assert_eq!(first.await.unwrap(), Ok(base));
+            assert!(answers.iter().all(Result::is_err), "round {round}: {answers:?}");
+            let firsts: Vec<usize> = (0..=round).map(|r| 100 * r).collect();
+            assert_eq!(keys(&store).await, firsts, "round {round}");
+            let (seq, _, checked) = crate::cli::verify_chain(&store).await.unwrap().unwrap();
+            assert_eq!((seq, checked), (round as i64 + 1, round as u64 + 1));
+        }
+        assert_eq!(direct_job(writer, 1_003).await, Ok(1_003));
         store.close().await;
     }
 
