@@ -46,7 +46,11 @@ impl Direct {
                 Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             conn.execute_batch(&super::sqlite_writer_setup(backstop.is_some()))?;
             conn.set_prepared_statement_cache_capacity(CACHED_STATEMENTS);
-            Ok(Self { conn, backstop })
+            // The setup's backstop is production's; the store's may be a
+            // test's smaller one.
+            let mut direct = Self { conn, backstop: None };
+            direct.follow_backstop(backstop);
+            Ok(direct)
         })())
     }
 

@@ -1544,7 +1544,7 @@ mod tests {
     /// at least that big.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_steady_stream_of_commits_keeps_the_wal_bounded() {
-        let largest = wal_under_a_steady_stream(true).await;
+        let largest = wal_under_a_steady_stream(true, |client| client % 2 == 0).await;
         assert!(largest < 64 << 20, "the WAL grew to {} MiB", largest >> 20);
     }
 
@@ -1552,17 +1552,22 @@ mod tests {
     /// that gets no CPU): the writer's backstop, SQLite's own checkpoint
     /// at twice the restart size (8 MiB here), still bounds the WAL. A
     /// batch holds at most 2 MiB of these rows. Without the backstop the
-    /// WAL takes all 128 MiB.
+    /// WAL takes all 128 MiB. Each of SQLite's two writing connections
+    /// carries it: once with every job direct (the writer's own
+    /// connection), once with every job pooled.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_its_background_checkpoints_the_wal_stays_bounded_by_the_writers_backstop() {
-        let largest = wal_under_a_steady_stream(false).await;
-        assert!(largest < 16 << 20, "the WAL grew to {} MiB", largest >> 20);
+        for (jobs, direct) in [("direct", (|_| true) as fn(usize) -> bool), ("pooled", |_| false)] {
+            let largest = wal_under_a_steady_stream(false, direct).await;
+            assert!(largest < 16 << 20, "{jobs} jobs: the WAL grew to {} MiB", largest >> 20);
+        }
     }
 
-    /// 8 clients write 1,024 jobs of 16 KiB each through the writer, with
-    /// a restart size of 4 MiB; answers the largest size the WAL file was
-    /// seen at.
-    async fn wal_under_a_steady_stream(background: bool) -> u64 {
+    /// 8 clients write 1,024 jobs of 16 KiB each through the writer (the
+    /// clients for which `direct` holds on the writer's own connection,
+    /// the others on the pool's), with a restart size of 4 MiB; answers
+    /// the largest size the WAL file was seen at.
+    async fn wal_under_a_steady_stream(background: bool, direct: fn(usize) -> bool) -> u64 {
         let (dir, store) = store().await;
         // 4 MiB instead of 256: the same mechanism, with less to write.
         store.set_wal_restart_pages(1024).await;
@@ -1595,20 +1600,33 @@ mod tests {
             clients.spawn(async move {
                 for i in 0..1024 {
                     let value = format!("{client}-{i}-").repeat(16 * 1024 / 6);
-                    let result: Result<(), TestError> = writer
-                        .submit(work(move |c| {
-                            let value = value.clone();
+                    let key = format!("w-{client}-{i}");
+                    let pooled = {
+                        let (key, value) = (key.clone(), value.clone());
+                        work(move |c| {
+                            let (key, value) = (key.clone(), value.clone());
                             Box::pin(async move {
                                 sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2)")
-                                    .bind(format!("w-{client}-{i}"))
+                                    .bind(key)
                                     .bind(value)
                                     .execute(&mut *c)
                                     .await
                                     .map_err(TestError::from_db)?;
                                 Ok(((), Vec::new()))
                             })
-                        }))
-                        .await;
+                        })
+                    };
+                    let result: Result<(), TestError> = if direct(client) {
+                        writer
+                            .submit_with_direct(pooled, move |c: &rusqlite::Connection| {
+                                c.execute("INSERT INTO settings (key, value) VALUES (?1, ?2)", [&key, &value])
+                                    .map_err(|e| TestError::Db(e.to_string()))?;
+                                Ok(((), Vec::new()))
+                            })
+                            .await
+                    } else {
+                        writer.submit(pooled).await
+                    };
                     result.unwrap();
                 }
             });
