@@ -8,7 +8,7 @@
 //! ```sh
 //! tollgate-bench --url http://127.0.0.1:8081[,http://127.0.0.1:8082] --token TOKEN \
 //!     [--twilio 127.0.0.1:9099] [--clients 200] [--secs 10] [--users 1000] [--phases allow,challenge,verify] \
-//!     [--rate 5000] [--mix-challenges 0.1]
+//!     [--rate 5000] [--mix-challenges 0.1] [--series]
 //! ```
 //!
 //! Phases: `allow` (familiar IP and device), `challenge` (new ones),
@@ -105,21 +105,30 @@ struct Report {
     name: String,
     ok: u64,
     errors: HashMap<u16, u64>,
-    latencies: Vec<Duration>,
+    /// Per answered request: when it was sent (or due), from the phase's
+    /// start, and its latency.
+    latencies: Vec<(Duration, Duration)>,
     secs: f64,
 }
 
+/// The `p` quantile (0–1] of sorted latencies, in ms.
+fn quantile(sorted: &[Duration], p: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// `--series`: the width of the windows whose p99 is printed.
+const WINDOW: Duration = Duration::from_millis(250);
+
 impl Report {
-    fn print(&mut self) {
-        self.latencies.sort_unstable();
-        let pct = |p: f64| {
-            let n = self.latencies.len();
-            if n == 0 {
-                return 0.0;
-            }
-            let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
-            self.latencies[i].as_secs_f64() * 1000.0
-        };
+    fn print(&mut self, series: bool) {
+        let mut sorted: Vec<Duration> = self.latencies.iter().map(|(_, took)| *took).collect();
+        sorted.sort_unstable();
+        let pct = |p: f64| quantile(&sorted, p);
         println!(
             "{:<10} {:>8} ok {:>9.0}/s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   errors {:?}",
             self.name,
@@ -130,6 +139,28 @@ impl Report {
             pct(1.0),
             self.errors
         );
+        if series {
+            println!(
+                "{:<10} p90 {:.2} ms   p95 {:.2} ms   p99.9 {:.2} ms",
+                self.name,
+                pct(0.90),
+                pct(0.95),
+                pct(0.999)
+            );
+            // p99 of the requests sent in each window, in order: a stall
+            // shows as a run of high windows.
+            self.latencies.sort_unstable();
+            let windows: Vec<String> = self
+                .latencies
+                .chunk_by(|a, b| a.0.as_millis() / WINDOW.as_millis() == b.0.as_millis() / WINDOW.as_millis())
+                .map(|window| {
+                    let mut took: Vec<Duration> = window.iter().map(|(_, took)| *took).collect();
+                    took.sort_unstable();
+                    format!("{:.0}", quantile(&took, 0.99))
+                })
+                .collect();
+            println!("{:<10} p99 per {} ms, ms: {}", self.name, WINDOW.as_millis(), windows.join(" "));
+        }
     }
 }
 
@@ -162,6 +193,8 @@ where
             // Clients start spread over one interval.
             let mut due = interval.map(|i| started + i.mul_f64(client as f64 / clients as f64));
             while !stop.load(Ordering::Relaxed) {
+                // When the request was due (open loop) or sent (closed).
+                let sent = due.unwrap_or_else(Instant::now);
                 let lag = match (due, interval) {
                     (Some(at), Some(every)) => {
                         tokio::time::sleep_until(at.into()).await;
@@ -178,7 +211,7 @@ where
                 n += 1;
                 if (200..300).contains(&status) {
                     out.0 += 1;
-                    out.2.push(took);
+                    out.2.push((sent.saturating_duration_since(started), took));
                 } else {
                     *out.1.entry(status).or_default() += 1;
                 }
@@ -204,7 +237,8 @@ where
 const USAGE: &str = "\
 usage: tollgate-bench --url http://127.0.0.1:8081[,http://127.0.0.1:8082] --token TOKEN
            [--twilio 127.0.0.1:9099] [--clients 200] [--secs 10] [--users 1000]
-           [--phases allow,challenge,verify] [--rate 5000] [--mix-challenges 0.1]
+           [--phases allow,challenge,verify] [--rate 5000] [--mix-challenges 0.1] [--series]
+--series also prints p90, p95, p99.9 and the p99 of each 250 ms window.
 phases: allow, challenge, mix, verify; without --rate each client sends as fast as
 it is answered. See docs/BENCHMARKS.md (scripts/bench.sh starts the servers).";
 
@@ -224,6 +258,8 @@ async fn main() -> std::process::ExitCode {
     let secs: u64 = arg("--secs", "10").parse().unwrap();
     let users: usize = arg("--users", "1000").parse().unwrap();
     let phases = arg("--phases", "allow,challenge,verify");
+    // Also print p90, p95, p99.9 and each 250 ms window's p99.
+    let series = std::env::args().any(|a| a == "--series");
     // Open loop: the total request rate of the allow, challenge and mix phases.
     let rate: Option<f64> = match arg("--rate", "").as_str() {
         "" => None,
@@ -362,7 +398,7 @@ async fn main() -> std::process::ExitCode {
             }
             other => panic!("unknown phase {other}"),
         };
-        report.print();
+        report.print(series);
         // What the outbox delivered meanwhile: a server that answers
         // challenges fast but queues their SMS is not keeping up.
         let sms = SMS_TAKEN.load(Ordering::Relaxed) - sms_before;
