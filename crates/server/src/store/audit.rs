@@ -168,9 +168,10 @@ pub(crate) fn append_direct(
     events: &[super::writer::Event],
 ) -> rusqlite::Result<()> {
     let (rows, (seq, hash)) = chain(head, events.iter().map(|e| (e.at_ms, e.as_new())));
-    let mut insert = c.prepare_cached(&format!(
-        "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))?;
+    static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    });
+    let mut insert = c.prepare_cached(&INSERT)?;
     for (e, prev_hash, hash) in &rows {
         insert.execute(rusqlite::params![
             e.seq,

@@ -305,7 +305,7 @@ pub async fn login_view(
     country: Option<&str>,
 ) -> sqlx::Result<Option<(UserRow, Familiar)>> {
     let row =
-        sqlx::query(&login_view_sql()).bind(user_id).bind(ip).bind(device).bind(country).fetch_optional(c).await?;
+        sqlx::query(LOGIN_VIEW.as_str()).bind(user_id).bind(ip).bind(device).bind(country).fetch_optional(c).await?;
     let Some(row) = row else { return Ok(None) };
     let familiar = Familiar {
         ip: row.try_get("seen_ip")?,
@@ -325,7 +325,7 @@ pub fn login_view_direct(
     country: Option<&str>,
 ) -> rusqlite::Result<Option<(UserRow, Familiar)>> {
     use rusqlite::OptionalExtension;
-    let mut read = c.prepare_cached(&login_view_sql())?;
+    let mut read = c.prepare_cached(&LOGIN_VIEW)?;
     read.query_row(rusqlite::params![user_id, ip, device, country], |row| {
         let user = UserRow::from_direct(row)?;
         let familiar =
@@ -336,8 +336,8 @@ pub fn login_view_direct(
 }
 
 /// `login_view`'s statement: `$1` the user, `$2` the IP, `$3` the device,
-/// `$4` the country.
-fn login_view_sql() -> String {
+/// `$4` the country. Built once: it is run for every login decision.
+static LOGIN_VIEW: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {USER_COLUMNS}, \
          (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'ip' AND value = $2) AS seen_ip, \
@@ -345,7 +345,7 @@ fn login_view_sql() -> String {
          (SELECT last_verified_at FROM familiar WHERE user_id = $1 AND kind = 'country' AND value = $4) AS seen_country \
          FROM users WHERE id = $1"
     )
-}
+});
 
 /// When a user last verified from a login's IP, device and country.
 #[derive(Debug, Clone, Copy)]
@@ -425,6 +425,10 @@ pub(crate) const FAST_CHALLENGE_OBJECTS: &str = "\
 /// `fast_challenge`, and of the PostgreSQL statement's `input`.
 const FAST_CHALLENGE_COLUMNS: usize = 22;
 
+/// One row of `fast_challenge`'s placeholders, `(?, …, ?)`.
+static FAST_CHALLENGE_ROW: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("({})", vec!["?"; FAST_CHALLENGE_COLUMNS].join(", ")));
+
 /// SQLite: the call for `n` challenges (`n` a power of two up to
 /// `CHALLENGES_PER_CALL`): one INSERT of `n` rows into `fast_challenge`,
 /// then which of their ids are in `challenges`, as one row. Only these
@@ -440,7 +444,7 @@ fn challenges_sql(n: usize) -> &'static str {
         (0..=CHALLENGES_PER_CALL.trailing_zeros())
             .map(|bits| {
                 let n = 1usize << bits;
-                let row = format!("({})", vec!["?"; FAST_CHALLENGE_COLUMNS].join(", "));
+                let row = FAST_CHALLENGE_ROW.as_str();
                 format!(
                     "INSERT INTO fast_challenge VALUES {}; \
                      SELECT group_concat(id, ' ') FROM challenges WHERE id IN ({})",
@@ -590,10 +594,9 @@ pub(crate) fn insert_challenges_direct(
     c: &rusqlite::Connection,
     all: &[PreparedChallenge<'_>],
 ) -> rusqlite::Result<Vec<bool>> {
-    let mut insert = c.prepare_cached(&format!(
-        "INSERT INTO fast_challenge VALUES ({})",
-        vec!["?"; FAST_CHALLENGE_COLUMNS].join(", ")
-    ))?;
+    static INSERT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("INSERT INTO fast_challenge VALUES {}", *FAST_CHALLENGE_ROW));
+    let mut insert = c.prepare_cached(&INSERT)?;
     let mut done = Vec::with_capacity(all.len());
     for p in all {
         let before = c.total_changes();

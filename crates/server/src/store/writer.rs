@@ -351,10 +351,12 @@ impl Writer {
     /// Appends `events` (and nothing else) with the next batch; answers
     /// once they are durable.
     pub async fn append<E: JobError>(&self, events: Vec<Event>) -> Result<(), E> {
-        let direct = events.clone();
+        // Both forms share the events; a run takes its own copy.
+        let events: Arc<[Event]> = events.into();
+        let direct = Arc::clone(&events);
         self.send(
-            work(move |_| Box::pin(std::future::ready(Ok(((), events.clone()))))),
-            Some(Box::new(move |_| Ok(((), direct.clone())))),
+            work(move |_| Box::pin(std::future::ready(Ok(((), events.to_vec()))))),
+            Some(Box::new(move |_| Ok(((), direct.to_vec())))),
             Mode::EventsOnly,
         )
         .await
