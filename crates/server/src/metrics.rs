@@ -115,6 +115,79 @@ impl WriterStats {
     }
 }
 
+/// Upper bounds (seconds) of the SQLite file's sync and WAL restart
+/// histograms: from a millisecond on an idle disk to a busy disk's tens.
+const SQLITE_SECONDS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0];
+
+const _: () = assert!(SQLITE_SECONDS.len() <= BUCKETS.len());
+
+/// What an SQLite file's store measures of its WAL (`store::Checkpoints`):
+/// how long each sync of the database file by the background task took,
+/// and how long each WAL restart held the writer (its checkpoint, between
+/// two batches). Empty for PostgreSQL and in-memory databases.
+#[derive(Default)]
+pub struct SqliteStats {
+    inner: Mutex<SqliteInner>,
+}
+
+impl std::fmt::Debug for SqliteStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStats").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct SqliteInner {
+    sync: Histogram,
+    restart: Histogram,
+}
+
+impl SqliteStats {
+    /// The background task synced the database file in `took`.
+    pub fn database_synced(&self, took: Duration) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.sync.observe(&SQLITE_SECONDS, took.as_secs_f64());
+        }
+    }
+
+    /// The writer's checkpoint for a WAL restart took `took`.
+    pub fn restart_checkpointed(&self, took: Duration) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.restart.observe(&SQLITE_SECONDS, took.as_secs_f64());
+        }
+    }
+
+    /// Database syncs so far (tests).
+    pub fn database_syncs(&self) -> u64 {
+        self.inner.lock().map_or(0, |inner| inner.sync.count)
+    }
+
+    /// WAL restarts' checkpoints so far (tests).
+    pub fn wal_restarts(&self) -> u64 {
+        self.inner.lock().map_or(0, |inner| inner.restart.count)
+    }
+
+    fn render(&self, out: &mut String) {
+        let Ok(inner) = self.inner.lock() else { return };
+        for (name, help, h) in [
+            (
+                "tollgate_sqlite_database_sync_seconds",
+                "SQLite file: the background task's syncs of the database file after its checkpoints.",
+                &inner.sync,
+            ),
+            (
+                "tollgate_sqlite_wal_restart_seconds",
+                "SQLite file: the writer's checkpoint before the WAL starts over (the writer waits for it).",
+                &inner.restart,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            h.render(out, name, "", &SQLITE_SECONDS);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     /// method → route → what was answered: looked up by `&str`, so a
@@ -162,8 +235,9 @@ impl Metrics {
     }
 
     /// The exposition text; `outbox` is the notifications per status,
-    /// `writer` the group-commit writer's measurements.
-    pub fn render(&self, outbox: &[(String, i64)], writer: &WriterStats) -> String {
+    /// `writer` the group-commit writer's measurements, `sqlite` an SQLite
+    /// file's.
+    pub fn render(&self, outbox: &[(String, i64)], writer: &WriterStats, sqlite: Option<&SqliteStats>) -> String {
         let mut out = String::new();
         let Ok(inner) = self.inner.lock() else { return out };
         out.push_str("# HELP tollgate_http_requests_total HTTP requests answered, by route and status.\n");
@@ -203,6 +277,9 @@ impl Metrics {
         }
         drop(inner);
         writer.render(&mut out);
+        if let Some(sqlite) = sqlite {
+            sqlite.render(&mut out);
+        }
         out
     }
 }
@@ -228,7 +305,11 @@ mod tests {
         let writer = WriterStats::default();
         writer.batch(3, Duration::from_micros(1_500), Duration::from_millis(4));
         writer.batch(100, Duration::from_millis(30), Duration::from_micros(200));
-        let text = m.render(&[("queued".into(), 2)], &writer);
+        let sqlite = SqliteStats::default();
+        sqlite.database_synced(Duration::from_micros(700));
+        sqlite.database_synced(Duration::from_millis(12));
+        sqlite.restart_checkpointed(Duration::from_millis(8));
+        let text = m.render(&[("queued".into(), 2)], &writer, Some(&sqlite));
         assert!(text.contains("tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"200\"} 2\n"));
         assert!(text.contains("tollgate_http_requests_total{method=\"POST\",route=\"/v1/logins\",status=\"429\"} 1\n"));
         // Each method and route on its own lines, in (method, route, status) order.
@@ -266,6 +347,15 @@ mod tests {
         assert!(text.contains("tollgate_writer_queue_wait_seconds_bucket{le=\"0.0005\"} 1\n"));
         assert!(text.contains("tollgate_writer_queue_wait_seconds_bucket{le=\"0.002\"} 1\n"));
         assert!(text.contains("tollgate_writer_queue_wait_seconds_bucket{le=\"0.005\"} 2\n"));
+        assert!(text.contains("tollgate_sqlite_database_sync_seconds_bucket{le=\"0.001\"} 1\n"));
+        assert!(text.contains("tollgate_sqlite_database_sync_seconds_bucket{le=\"0.01\"} 1\n"));
+        assert!(text.contains("tollgate_sqlite_database_sync_seconds_bucket{le=\"0.02\"} 2\n"));
+        assert!(text.contains("tollgate_sqlite_database_sync_seconds_count 2\n"));
+        assert!(text.contains("tollgate_sqlite_wal_restart_seconds_bucket{le=\"0.005\"} 0\n"));
+        assert!(text.contains("tollgate_sqlite_wal_restart_seconds_bucket{le=\"0.01\"} 1\n"));
+        assert_eq!((sqlite.database_syncs(), sqlite.wal_restarts()), (2, 1));
+        // PostgreSQL, in-memory SQLite: no SQLite file, none of its lines.
+        assert!(!m.render(&[], &writer, None).contains("tollgate_sqlite_"));
         assert_eq!(esc("a\"b\\c"), "a\\\"b\\\\c");
     }
 }

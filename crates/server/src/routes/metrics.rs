@@ -19,7 +19,7 @@ pub async fn metrics(_caller: MetricsCaller, State(app): State<Arc<App>>) -> Api
     let depth = outbox::depth(&mut conn).await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        app.metrics.render(&depth, app.writer.stats()),
+        app.metrics.render(&depth, app.writer.stats(), app.store.sqlite_stats()),
     ))
 }
 

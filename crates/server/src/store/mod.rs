@@ -26,6 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::SqliteStats;
+
 pub type Conn = AnyConnection;
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -182,11 +184,12 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// SQLite: WAL pages past which the writer starts the WAL over (see
 /// `Store::restart_wal_if_due`); 65,536 pages of 4 KiB are 256 MiB.
-/// Each restart stalls the writer for one checkpoint with two fsyncs
-/// (13-14 ms measured here, whatever the WAL's size), so the larger the
-/// WAL may grow, the rarer the stall: at 2,000 challenges/s a restart
-/// every 16 MiB (every 0.2 s) gave a p99 of 16-31 ms, every 256 MiB (every
-/// 3 s) 10-14 ms (docs/BENCHMARKS.md).
+/// Each restart stalls the writer for one checkpoint with three fsyncs
+/// (3-20 ms measured here at 5,000 challenges/s, whatever the WAL's size:
+/// `tollgate_sqlite_wal_restart_seconds`), so the larger the WAL may grow,
+/// the rarer the stall: at 2,000 challenges/s a restart every 16 MiB
+/// (every 0.2 s) gave a p99 of 16-31 ms, every 256 MiB (every 3 s) 10-14 ms
+/// (docs/BENCHMARKS.md).
 const WAL_RESTART_PAGES: i64 = 65_536;
 
 /// SQLite: the writer's connection checkpoints inside a commit (SQLite's
@@ -256,12 +259,14 @@ pub(crate) fn sqlite_writer_setup(background_checkpoints: bool) -> String {
 /// PASSIVE checkpoint of its own: it only has the frames of the commits
 /// since the background one to copy, and its next write starts the WAL
 /// over, into pages the file already has. That checkpoint syncs the WAL
-/// and the database, and the writer waits for it (13-14 ms measured with
-/// the writer metrics; the two `fsync`s take 2-7 ms each under load), so
-/// it is kept rare (`WAL_RESTART_PAGES`), and the background task runs a
-/// second checkpoint right before asking, so that the writer's has only
-/// the last moment's commits to copy (mean 11.3 → 8.2 ms over 12 restarts
-/// each, logged at debug level with its time).
+/// and the database, the next write syncs the new WAL header, and the
+/// writer waits for all three, so it is kept rare (`WAL_RESTART_PAGES`).
+/// The background task keeps it short: it runs a second checkpoint right
+/// before asking, so that the writer's has only the last moment's commits
+/// to copy, and it syncs the database file after each of its checkpoints
+/// (`checkpoint_loop`), so that the writer's sync has only those pages to
+/// write. Each restart is timed (`tollgate_sqlite_wal_restart_seconds`,
+/// and a debug-level log line).
 #[derive(Debug)]
 struct Checkpoints {
     pool: AnyPool,
@@ -269,6 +274,8 @@ struct Checkpoints {
     restart_due: Arc<AtomicBool>,
     /// `WAL_RESTART_PAGES`, smaller in tests (`set_wal_restart_pages`).
     restart_pages: Arc<AtomicI64>,
+    /// The database file's syncs and the WAL restarts, for `/metrics`.
+    stats: Arc<SqliteStats>,
 }
 
 impl Drop for Checkpoints {
@@ -395,6 +402,12 @@ impl Store {
                 .connect_lazy_with(options.clone()),
             _ => pool.clone(),
         };
+        let sqlite_file = if file {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url).map_err(connect_error)?;
+            Some(options.get_filename().to_path_buf())
+        } else {
+            None
+        };
         let checkpoints = background_checkpoints.then(|| {
             let pool = AnyPoolOptions::new()
                 .max_connections(1)
@@ -403,13 +416,24 @@ impl Store {
                 .connect_lazy_with(options);
             let restart_due = Arc::new(AtomicBool::new(false));
             let restart_pages = Arc::new(AtomicI64::new(WAL_RESTART_PAGES));
+            let stats = Arc::new(SqliteStats::default());
+            let database = sqlite_file.as_deref().and_then(|path| match sync_descriptor(path) {
+                Ok(file) => Some(file),
+                Err(error) => {
+                    tracing::warn!(%error, path = %path.display(), "cannot open the database file to sync it; \
+                        the writer's WAL restarts will sync it alone");
+                    None
+                }
+            });
             let task = tokio::spawn(checkpoint_loop(
                 pool.clone(),
+                database,
                 CHECKPOINT_EVERY,
                 Arc::clone(&restart_due),
                 Arc::clone(&restart_pages),
+                Arc::clone(&stats),
             ));
-            Arc::new(Checkpoints { pool, task, restart_due, restart_pages })
+            Arc::new(Checkpoints { pool, task, restart_due, restart_pages, stats })
         });
         let held = (engine == Engine::Sqlite && file).then(|| {
             Arc::new(HeldReaders {
@@ -418,12 +442,6 @@ impl Store {
                 permits: tokio::sync::Semaphore::new(SQLITE_HELD_READERS),
             })
         });
-        let sqlite_file = if file {
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url).map_err(connect_error)?;
-            Some(options.get_filename().to_path_buf())
-        } else {
-            None
-        };
         let direct_readers = sqlite_file.clone().map(|path| Arc::new(direct::DirectReaders::new(path)));
         Ok(Self { pool, checkpoints, read_pool, held, engine, sqlite_file, direct_readers })
     }
@@ -523,16 +541,24 @@ impl Store {
     pub(crate) fn restart_checkpointed(&self, began: std::time::Instant, done: Result<(i64, i64, i64), String>) {
         match done {
             Ok((busy, wal, done)) => {
-                let took_us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let took = began.elapsed();
+                let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
                 tracing::debug!(busy, wal, done, took_us, "WAL checkpoint on the writer's connection");
-                if busy != 0 {
-                    if let Some(c) = &self.checkpoints {
+                if let Some(c) = &self.checkpoints {
+                    if busy != 0 {
                         c.restart_due.store(true, Ordering::Relaxed);
+                    } else {
+                        c.stats.restart_checkpointed(took);
                     }
                 }
             }
             Err(error) => tracing::warn!(%error, "WAL checkpoint on the writer's connection failed"),
         }
+    }
+
+    /// SQLite file: its WAL's measurements (`/metrics`).
+    pub fn sqlite_stats(&self) -> Option<&SqliteStats> {
+        self.checkpoints.as_deref().map(|c| &*c.stats)
     }
 
     /// SQLite file: the writer's backstop (`wal_autocheckpoint`), in pages:
@@ -584,31 +610,108 @@ async fn checkpoint_passive(pool: &AnyPool) -> sqlx::Result<(i64, i64, i64)> {
     sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await
 }
 
-async fn checkpoint_loop(pool: AnyPool, every: Duration, restart_due: Arc<AtomicBool>, restart_pages: Arc<AtomicI64>) {
+/// The background task (see `Checkpoints`): every `every`, a PASSIVE
+/// checkpoint, then a sync of the database file if it copied anything.
+/// SQLite syncs the database file at the end of a checkpoint only when
+/// that checkpoint reached the WAL's end, which under a steady stream of
+/// commits only the writer's own checkpoint before a WAL restart does: it
+/// then had to write out every page copied since the restart before
+/// (measured: 7 → 45 ms over a 20 s run at 5,000 challenges/s, as the
+/// scattered pages grew with the file). Synced here, off the writer's
+/// thread, the writer's sync has only the last moment's pages.
+async fn checkpoint_loop(
+    pool: AnyPool,
+    database: Option<Arc<std::fs::File>>,
+    every: Duration,
+    restart_due: Arc<AtomicBool>,
+    restart_pages: Arc<AtomicI64>,
+    stats: Arc<SqliteStats>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The WAL frames checkpointed as of the last sync.
+    let mut synced = 0;
     loop {
         tick.tick().await;
         if pool.is_closed() {
             return;
         }
         match checkpoint_passive(&pool).await {
-            Ok((_, wal, done)) => {
+            Ok((_, wal, mut done)) => {
                 tracing::trace!(wal, done, "WAL checkpoint");
                 if wal > restart_pages.load(Ordering::Relaxed) {
                     // Once more at once: this one copies only the commits
                     // made during the one before, so that the writer's
                     // own checkpoint (`restart_wal_if_due`) has only those
                     // of the last moment to copy and sync.
-                    if let Err(error) = checkpoint_passive(&pool).await {
-                        tracing::warn!(%error, "WAL checkpoint failed; trying again");
+                    match checkpoint_passive(&pool).await {
+                        Ok((_, _, again)) => done = again,
+                        Err(error) => tracing::warn!(%error, "WAL checkpoint failed; trying again"),
+                    }
+                    if let Some(database) = &database {
+                        sync_database(database, &stats).await;
+                        synced = done;
                     }
                     restart_due.store(true, Ordering::Relaxed);
+                } else if done > 0 && done != synced {
+                    if let Some(database) = &database {
+                        sync_database(database, &stats).await;
+                        synced = done;
+                    }
                 }
             }
             Err(error) => tracing::warn!(%error, "WAL checkpoint failed; trying again"),
         }
     }
+}
+
+/// `fdatasync` of the database file, on a blocking thread.
+async fn sync_database(database: &Arc<std::fs::File>, stats: &SqliteStats) {
+    let file = Arc::clone(database);
+    let began = std::time::Instant::now();
+    match tokio::task::spawn_blocking(move || file.sync_data()).await {
+        Ok(Ok(())) => stats.database_synced(began.elapsed()),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "syncing the database file failed; SQLite's next complete checkpoint syncs it")
+        }
+        // Shutting down.
+        Err(_) => {}
+    }
+}
+
+/// A descriptor of an SQLite database file, for `sync_database`: one per
+/// file for the life of the process, never closed. Closing any descriptor
+/// of a file drops every POSIX lock the process holds on it, SQLite's own
+/// included (SQLite keeps its descriptors open for that reason). Without
+/// its lock, another process opening the database (a `tollgate-server`
+/// command, a backup) could take the file for unused and, closing it,
+/// checkpoint and delete the WAL under this one. So a file already held is
+/// looked up without opening it again.
+fn sync_descriptor(path: &std::path::Path) -> std::io::Result<Arc<std::fs::File>> {
+    type Held = std::collections::HashMap<String, Arc<std::fs::File>>;
+    static HELD: std::sync::LazyLock<std::sync::Mutex<Held>> = std::sync::LazyLock::new(Default::default);
+    let key = file_identity(path)?;
+    let mut held = HELD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(file) = held.get(&key) {
+        return Ok(Arc::clone(file));
+    }
+    let file = Arc::new(std::fs::File::open(path)?);
+    held.insert(key, Arc::clone(&file));
+    Ok(file)
+}
+
+/// Which file `path` names (without opening it): device and inode.
+#[cfg(unix)]
+fn file_identity(path: &std::path::Path) -> std::io::Result<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path)?;
+    Ok(format!("{}:{}", meta.dev(), meta.ino()))
+}
+
+/// Which file `path` names: its canonical path.
+#[cfg(not(unix))]
+fn file_identity(path: &std::path::Path) -> std::io::Result<String> {
+    Ok(std::fs::canonicalize(path)?.display().to_string())
 }
 
 /// Errors worth waiting out at start-up: the server is not (yet) there.
@@ -781,6 +884,39 @@ mod tests {
             sqlx::query_as("SELECT COUNT(*) FROM settings WHERE key LIKE 'k-%'").fetch_one(again.pool()).await.unwrap();
         assert_eq!(n, 601);
         again.close().await;
+    }
+
+    /// The background task syncs the database file after its checkpoints,
+    /// through one descriptor per file that is never closed: a second one
+    /// opened and closed for the same file, under another name, would drop
+    /// the process's POSIX locks on it (SQLite's).
+    #[tokio::test]
+    async fn the_database_file_is_synced_through_one_descriptor_held_for_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()), 0).await.unwrap();
+        store.migrate().await.unwrap();
+        let held = sync_descriptor(&path).unwrap();
+        std::fs::hard_link(&path, dir.path().join("link.db")).unwrap();
+        for name in [dir.path().join(".").join("s.db"), dir.path().join("link.db")] {
+            assert!(Arc::ptr_eq(&held, &sync_descriptor(&name).unwrap()), "{}", name.display());
+        }
+        std::fs::write(dir.path().join("other.db"), b"").unwrap();
+        assert!(!Arc::ptr_eq(&held, &sync_descriptor(&dir.path().join("other.db")).unwrap()));
+        assert!(sync_descriptor(&dir.path().join("missing.db")).is_err());
+
+        let stats = store.sqlite_stats().unwrap();
+        let before = stats.database_syncs();
+        for i in 0..50 {
+            tokens::init_setting(&mut store.pool().acquire().await.unwrap(), &format!("s-{i}"), "v").await.unwrap();
+        }
+        let waited = std::time::Instant::now();
+        while stats.database_syncs() == before {
+            assert!(waited.elapsed() < Duration::from_secs(5), "the database file was never synced");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        store.close().await;
+        assert!(held.metadata().is_ok());
     }
 
     #[test]

@@ -368,7 +368,7 @@ async fn two_workers_drain_one_outbox_delivering_each_notification_once() {
     assert_eq!(sent, 2 * i64::try_from(users).unwrap());
     // Both workers' counts add up to the deliveries (each counts its own).
     let delivered = |server: &Server| {
-        let text = server.app.metrics.render(&[], server.app.writer.stats());
+        let text = server.app.metrics.render(&[], server.app.writer.stats(), server.app.store.sqlite_stats());
         text.lines()
             .filter(|l| l.starts_with("tollgate_deliveries_total{") && l.contains("outcome=\"sent\""))
             .map(|l| l.rsplit(' ').next().unwrap().parse::<usize>().unwrap())

@@ -124,6 +124,11 @@ async fn metrics_count_requests_by_route_time_them_and_report_the_outbox() {
     assert_eq!(value("tollgate_writer_queue_wait_seconds_bucket{le=\"+Inf\"}"), batches, "{text}");
     assert!(value("tollgate_writer_batch_duration_seconds_sum") > 0.0, "{text}");
     assert!(has("# TYPE tollgate_writer_batch_duration_seconds histogram"), "{text}");
+    // An SQLite file's WAL: the background syncs of the database file and
+    // the writer's WAL restarts; PostgreSQL has neither.
+    let sqlite_file = app.db_url().starts_with("sqlite:");
+    assert_eq!(has("# TYPE tollgate_sqlite_database_sync_seconds histogram"), sqlite_file, "{text}");
+    assert_eq!(has("# TYPE tollgate_sqlite_wal_restart_seconds histogram"), sqlite_file, "{text}");
 }
 
 /// `tollgate-server service-token …` on the test app's database.
