@@ -584,6 +584,15 @@ impl Store {
         }
     }
 
+    /// Tests: a WAL restart is due, as if a background checkpoint had
+    /// found the WAL past its restart size.
+    #[cfg(test)]
+    pub(crate) fn ask_wal_restart(&self) {
+        if let Some(c) = &self.checkpoints {
+            c.restart_due.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Tests: the background checkpoints stop (as if their task got no
     /// CPU at all).
     #[cfg(test)]
