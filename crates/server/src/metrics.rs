@@ -123,8 +123,9 @@ const _: () = assert!(SQLITE_SECONDS.len() <= BUCKETS.len());
 
 /// What an SQLite file's store measures of its WAL (`store::Checkpoints`):
 /// how long each sync of the database file by the background task took,
-/// and how long each WAL restart held the writer (its checkpoint, between
-/// two batches). Empty for PostgreSQL and in-memory databases.
+/// and how long each WAL restart's checkpoint held the writer (between two
+/// batches; the new WAL header's sync comes in the next commit). None for
+/// PostgreSQL and in-memory databases.
 #[derive(Default)]
 pub struct SqliteStats {
     inner: Mutex<SqliteInner>,
@@ -177,7 +178,7 @@ impl SqliteStats {
             ),
             (
                 "tollgate_sqlite_wal_restart_seconds",
-                "SQLite file: the writer's checkpoint before the WAL starts over (the writer waits for it).",
+                "SQLite file: the writer's checkpoint (and its syncs) before the WAL starts over; the writer waits for it.",
                 &inner.restart,
             ),
         ] {
