@@ -88,30 +88,39 @@ impl WriterStats {
 
     fn render(&self, out: &mut String) {
         let Ok(inner) = self.inner.lock() else { return };
-        for (name, help, h, bounds) in [
-            (
-                "tollgate_writer_batch_duration_seconds",
-                "Group-commit batches: time from begin to commit.",
-                &inner.batch,
-                &WRITER_SECONDS[..],
-            ),
-            (
-                "tollgate_writer_batch_jobs",
-                "Group-commit batches: jobs written together.",
-                &inner.jobs,
-                &WRITER_JOBS[..],
-            ),
-            (
-                "tollgate_writer_queue_wait_seconds",
-                "Group-commit batches: how long the oldest job waited for its batch to begin.",
-                &inner.wait,
-                &WRITER_SECONDS[..],
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} histogram");
-            h.render(out, name, "", bounds);
-        }
+        render_histograms(
+            out,
+            &[
+                (
+                    "tollgate_writer_batch_duration_seconds",
+                    "Group-commit batches: time from begin to commit.",
+                    &inner.batch,
+                    &WRITER_SECONDS[..],
+                ),
+                (
+                    "tollgate_writer_batch_jobs",
+                    "Group-commit batches: jobs written together.",
+                    &inner.jobs,
+                    &WRITER_JOBS[..],
+                ),
+                (
+                    "tollgate_writer_queue_wait_seconds",
+                    "Group-commit batches: how long the oldest job waited for its batch to begin.",
+                    &inner.wait,
+                    &WRITER_SECONDS[..],
+                ),
+            ],
+        );
+    }
+}
+
+/// Unlabelled histograms, each with its HELP and TYPE lines: (name, help,
+/// histogram, its bounds).
+fn render_histograms(out: &mut String, histograms: &[(&str, &str, &Histogram, &[f64])]) {
+    for (name, help, h, bounds) in histograms {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        h.render(out, name, "", bounds);
     }
 }
 
@@ -170,22 +179,23 @@ impl SqliteStats {
 
     fn render(&self, out: &mut String) {
         let Ok(inner) = self.inner.lock() else { return };
-        for (name, help, h) in [
-            (
-                "tollgate_sqlite_database_sync_seconds",
-                "SQLite file: the background task's syncs of the database file after its checkpoints.",
-                &inner.sync,
-            ),
-            (
-                "tollgate_sqlite_wal_restart_seconds",
-                "SQLite file: the writer's checkpoint (and its syncs) before the WAL starts over; the writer waits for it.",
-                &inner.restart,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} histogram");
-            h.render(out, name, "", &SQLITE_SECONDS);
-        }
+        render_histograms(
+            out,
+            &[
+                (
+                    "tollgate_sqlite_database_sync_seconds",
+                    "SQLite file: the background task's syncs of the database file after its checkpoints.",
+                    &inner.sync,
+                    &SQLITE_SECONDS,
+                ),
+                (
+                    "tollgate_sqlite_wal_restart_seconds",
+                    "SQLite file: the writer's checkpoint (and its syncs) before the WAL starts over; the writer waits for it.",
+                    &inner.restart,
+                    &SQLITE_SECONDS,
+                ),
+            ],
+        );
     }
 }
 

@@ -655,7 +655,8 @@ async fn checkpoint_loop(
         match checkpoint_passive(&pool).await {
             Ok((_, wal, mut done)) => {
                 tracing::trace!(wal, done, "WAL checkpoint");
-                if wal > restart_pages.load(Ordering::Relaxed) {
+                let restart = wal > restart_pages.load(Ordering::Relaxed);
+                if restart {
                     // Once more at once: this one copies only the commits
                     // made during the one before, so that the writer's
                     // own checkpoint (`restart_wal_if_due`) has only those
@@ -664,20 +665,17 @@ async fn checkpoint_loop(
                         Ok((_, _, again)) => done = again,
                         Err(error) => tracing::warn!(%error, "WAL checkpoint failed; trying again"),
                     }
+                }
+                if restart || (done > 0 && done != synced) {
                     if let Some(file) = &database {
                         if !sync_database(file, &stats).await {
                             database = None;
                         }
                         synced = done;
                     }
+                }
+                if restart {
                     restart_due.store(true, Ordering::Relaxed);
-                } else if done > 0 && done != synced {
-                    if let Some(file) = &database {
-                        if !sync_database(file, &stats).await {
-                            database = None;
-                        }
-                        synced = done;
-                    }
                 }
             }
             Err(error) => tracing::warn!(%error, "WAL checkpoint failed; trying again"),
