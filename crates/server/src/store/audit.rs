@@ -241,14 +241,6 @@ pub async fn head(c: &mut Conn) -> sqlx::Result<(i64, String)> {
     sqlx::query_as(HEAD).fetch_one(c).await
 }
 
-/// Events of one user, oldest first (tests and the admin views).
-pub async fn for_user(c: &mut Conn, user_id: &str) -> sqlx::Result<Vec<EventRow>> {
-    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE user_id = $1 ORDER BY seq"))
-        .bind(user_id)
-        .fetch_all(c)
-        .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -239,17 +239,6 @@ pub struct NotificationRow {
     pub sent_at: Option<i64>,
 }
 
-/// A user's notifications, newest first.
-pub async fn for_user(c: &mut Conn, user_id: &str) -> sqlx::Result<Vec<NotificationRow>> {
-    sqlx::query_as(
-        "SELECT id, user_id, channel, purpose, recipient_masked, status, attempts, last_error, created_at, sent_at \
-         FROM notifications WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
-    )
-    .bind(user_id)
-    .fetch_all(c)
-    .await
-}
-
 /// How many notifications are in each status (for `/metrics`).
 pub async fn depth(c: &mut Conn) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as("SELECT status, COUNT(*) FROM notifications GROUP BY status ORDER BY status").fetch_all(c).await
