@@ -24,6 +24,9 @@ pub struct App {
     pub geoip: Option<GeoIp>,
     /// Wakes the outbox worker after a commit that queued notifications.
     pub outbox_wake: Notify,
+    /// Login challenges' SMS, queued leased to this instance, on their way
+    /// to its outbox worker (see `notify::HandOver`).
+    pub outbox_hand_over: crate::notify::HandOver,
     /// This instance's counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// Group commit of the login decisions' writes (see `store::writer`).
@@ -94,6 +97,7 @@ impl App {
             keys,
             geoip,
             outbox_wake: Notify::new(),
+            outbox_hand_over: crate::notify::HandOver::default(),
             metrics: crate::metrics::Metrics::default(),
             service_tokens: crate::http::auth::ServiceTokenCache::default(),
         })

@@ -218,6 +218,9 @@ struct RouteStats {
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    /// Login challenges' SMS that the outbox worker could not take at once
+    /// (`notify::HandOver::hand`): they go out when their lease ends.
+    hand_overs_deferred: std::sync::atomic::AtomicU64,
 }
 
 impl Metrics {
@@ -243,6 +246,11 @@ impl Metrics {
         if let Ok(mut inner) = self.inner.lock() {
             *inner.deliveries.entry((channel.to_owned(), outcome.to_owned())).or_default() += 1;
         }
+    }
+
+    /// A login challenge's SMS not taken by the outbox worker at once.
+    pub fn hand_over_deferred(&self) {
+        self.hand_overs_deferred.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The exposition text; `outbox` is the notifications per status,
@@ -287,6 +295,13 @@ impl Metrics {
             );
         }
         drop(inner);
+        out.push_str(
+            "# HELP tollgate_outbox_hand_overs_deferred_total Login challenges' SMS that this instance's \
+             worker could not take at once (queue full, stopping); each goes out when its lease ends.\n",
+        );
+        out.push_str("# TYPE tollgate_outbox_hand_overs_deferred_total counter\n");
+        let deferred = self.hand_overs_deferred.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(out, "tollgate_outbox_hand_overs_deferred_total {deferred}");
         writer.render(&mut out);
         if let Some(sqlite) = sqlite {
             sqlite.render(&mut out);
@@ -313,6 +328,8 @@ mod tests {
         m.request("GET", "/v1/admin/me", 200, Duration::from_millis(2));
         m.request("POST", "/v1/challenges/{challenge_id}/verify", 200, Duration::from_millis(2));
         m.delivery("sms", "sent");
+        m.hand_over_deferred();
+        m.hand_over_deferred();
         let writer = WriterStats::default();
         writer.batch(3, Duration::from_micros(1_500), Duration::from_millis(4));
         writer.batch(100, Duration::from_millis(30), Duration::from_micros(200));
@@ -347,6 +364,8 @@ mod tests {
         assert!(text.contains("tollgate_outbox_notifications{status=\"queued\"} 2\n"));
         assert!(text.contains("tollgate_outbox_notifications{status=\"failed\"} 0\n"));
         assert!(text.contains("tollgate_deliveries_total{channel=\"sms\",outcome=\"sent\"} 1\n"));
+        assert!(text.contains("# TYPE tollgate_outbox_hand_overs_deferred_total counter\n"));
+        assert!(text.contains("tollgate_outbox_hand_overs_deferred_total 2\n"));
         assert!(text.contains("tollgate_writer_batch_duration_seconds_bucket{le=\"0.001\"} 0\n"));
         assert!(text.contains("tollgate_writer_batch_duration_seconds_bucket{le=\"0.002\"} 1\n"));
         assert!(text.contains("tollgate_writer_batch_duration_seconds_bucket{le=\"0.05\"} 2\n"));

@@ -4,6 +4,14 @@
 //! permanent refusal. Sent and failed rows lose their sealed text. A crash
 //! loses nothing: an unfinished row's lease runs out and it is delivered by
 //! the next worker to look.
+//!
+//! A login challenge's SMS takes a shorter way (`HandOver`): it is queued
+//! already leased to this instance, and once its commit is durable the
+//! request hands its text to this worker, which sends it at once. No claim
+//! (a write per row) and no unsealing of what the request sealed a moment
+//! before; the code reaches the phone without waiting for the next claim.
+//! Should the hand-over not happen (a crash, a full queue), the row is an
+//! expired lease like any other.
 
 pub mod email;
 pub mod sms;
@@ -15,9 +23,9 @@ use crate::store::writer::{work, JobError};
 use crate::store::{Conn, Engine};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +37,7 @@ pub enum DeliveryError {
 }
 
 /// The sealed text of a notification.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Payload {
     pub to: String,
     pub subject: Option<String>,
@@ -83,6 +91,53 @@ impl Deliverers {
     }
 }
 
+/// An SMS queued already leased to this instance (`codes::PreparedChallenge`'s
+/// `lease_until`), with its text, for this instance's worker.
+pub struct Handed {
+    pub id: String,
+    pub purpose: &'static str,
+    pub payload: Payload,
+    /// The row's lease (ms): the worker sends it only while the lease
+    /// outlasts the SMS timeout, so that no claim after the lease can send
+    /// it a second time.
+    pub lease_until: i64,
+}
+
+/// The hand-over queue from the requests to this instance's worker.
+pub struct HandOver {
+    tx: mpsc::Sender<Handed>,
+    rx: Mutex<Option<mpsc::Receiver<Handed>>>,
+}
+
+/// SMS waiting for the worker at most. Past that (the provider slower than
+/// the requests) an SMS waits for its lease to end, and a claim sends it.
+const HAND_OVER_QUEUE: usize = 4096;
+
+/// Deliveries of handed-over SMS under way (sent, or waiting to be
+/// recorded) at most.
+const HANDED_IN_FLIGHT: usize = 1024;
+
+impl Default for HandOver {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::channel(HAND_OVER_QUEUE);
+        Self { tx, rx: Mutex::new(Some(rx)) }
+    }
+}
+
+impl HandOver {
+    /// Passes `sms`, whose row is committed, to the worker. False if the
+    /// worker cannot take it now (its queue full, the server stopping, no
+    /// worker): its row then goes out when its lease ends.
+    pub fn hand(&self, sms: Handed) -> bool {
+        self.tx.try_send(sms).is_ok()
+    }
+
+    /// The worker's end of the queue (once).
+    fn take(&self) -> Option<mpsc::Receiver<Handed>> {
+        self.rx.lock().ok().and_then(|mut rx| rx.take())
+    }
+}
+
 /// Rows claimed at once. SQLite claims through the writer (one job per
 /// writer batch at most, see `claim`), so a claim must carry what a batch's
 /// challenges queue: under load ~100 SMS per batch.
@@ -108,6 +163,10 @@ const GATHER: Duration = Duration::from_millis(10);
 /// Runs until `shutdown` turns true; the batches in hand are finished
 /// first (delivered and their results recorded).
 pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown: watch::Receiver<bool>) {
+    let handed = app
+        .outbox_hand_over
+        .take()
+        .map(|rx| tokio::spawn(deliver_handed(Arc::clone(&app), Arc::clone(&deliverers), rx, shutdown.clone())));
     let poll = Duration::from_millis(app.config.outbox.poll_ms.max(10));
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut batches = JoinSet::new();
@@ -157,6 +216,74 @@ pub async fn run_worker(app: Arc<App>, deliverers: Arc<Deliverers>, mut shutdown
         });
     }
     while batches.join_next().await.is_some() {}
+    if let Some(handed) = handed {
+        let _ = handed.await;
+    }
+}
+
+/// Sends handed-over SMS as they come, each at once, and records their
+/// results in one writer job per group that finished meanwhile
+/// (`record_handed`). On shutdown the queue is closed and what it holds is
+/// still sent.
+async fn deliver_handed(
+    app: Arc<App>,
+    deliverers: Arc<Deliverers>,
+    mut rx: mpsc::Receiver<Handed>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let in_flight = Arc::new(Semaphore::new(HANDED_IN_FLIGHT));
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let recorder = tokio::spawn(record_handed(Arc::clone(&app), done_rx));
+    // Sent only if the provider's answer comes before the lease ends;
+    // otherwise the row is left to the claim after the lease.
+    let timeout_ms = i64::try_from(app.config.sms.twilio.timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut stopping = false;
+    loop {
+        if !stopping && *shutdown.borrow() {
+            stopping = true;
+            rx.close();
+        }
+        let sms = tokio::select! {
+            sms = rx.recv() => sms,
+            // A dropped sender (the server gone without `stop`) stops too.
+            changed = shutdown.changed(), if !stopping => {
+                if changed.is_err() {
+                    stopping = true;
+                    rx.close();
+                }
+                continue;
+            }
+        };
+        let Some(sms) = sms else { break };
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else { break };
+        if app.now_ms().saturating_add(timeout_ms) >= sms.lease_until {
+            continue;
+        }
+        let (app, deliverers, done) = (Arc::clone(&app), Arc::clone(&deliverers), done_tx.clone());
+        tokio::spawn(async move {
+            let attempt = attempt(&app, &deliverers, sms.id, "sms", sms.purpose, 1, Ok(sms.payload)).await;
+            let _ = done.send((attempt, permit));
+        });
+    }
+    drop(done_tx);
+    let _ = recorder.await;
+}
+
+/// Records handed-over SMS' results: those that finish within `GATHER`
+/// of the first go in one record (a writer job, whose commit may be one
+/// of its own: one per SMS would double the writer's commits under
+/// load). Each result's permit is released once it is recorded.
+async fn record_handed(app: Arc<App>, mut done: mpsc::UnboundedReceiver<(Attempt, OwnedSemaphorePermit)>) {
+    while let Some(first) = done.recv().await {
+        tokio::time::sleep(GATHER).await;
+        let mut group = vec![first];
+        while let Ok(more) = done.try_recv() {
+            group.push(more);
+        }
+        let (attempts, permits): (Vec<Attempt>, Vec<OwnedSemaphorePermit>) = group.into_iter().unzip();
+        record(&app, attempts).await;
+        drop(permits);
+    }
 }
 
 /// Delivers a claimed batch, each row at once, and records the results.
@@ -266,47 +393,60 @@ async fn record(app: &App, attempts: Vec<Attempt>) {
     }
 }
 
-/// Delivers one row; returns what to record.
+/// Delivers one claimed row; returns what to record.
 async fn deliver_one(app: &App, deliverers: &Deliverers, row: Claimed) -> Attempt {
-    let attempts = row.attempts + 1;
     let payload = row
         .payload_sealed
         .as_deref()
         .ok_or_else(|| DeliveryError::Permanent("message text is missing".into()))
         .and_then(|sealed| app.keys.unseal(sealed).map_err(|e| DeliveryError::Permanent(e.to_string())))
         .and_then(|json| serde_json::from_str::<Payload>(&json).map_err(|e| DeliveryError::Permanent(e.to_string())));
+    attempt(app, deliverers, row.id, &row.channel, &row.purpose, row.attempts + 1, payload).await
+}
+
+/// One delivery attempt (the `attempts`-th) of notification `id`; returns
+/// what to record.
+async fn attempt(
+    app: &App,
+    deliverers: &Deliverers,
+    id: String,
+    channel: &str,
+    purpose: &str,
+    attempts: i64,
+    payload: Result<Payload, DeliveryError>,
+) -> Attempt {
     let result = match payload {
-        Ok(payload) => deliverers.deliver(&row.channel, &payload).await,
+        Ok(payload) => deliverers.deliver(channel, &payload).await,
         Err(e) => Err(e),
     };
     let now_ms = to_ms(app.now());
     let outcome = match result {
         Ok(provider_id) => {
-            app.metrics.delivery(&row.channel, "sent");
-            tracing::info!(id = %row.id, purpose = %row.purpose, channel = %row.channel, attempts, "notification sent");
+            app.metrics.delivery(channel, "sent");
+            tracing::info!(%id, %purpose, %channel, attempts, "notification sent");
             Outcome::Sent { provider_id }
         }
         Err(DeliveryError::Permanent(e)) => {
             let e = scrub(&e);
-            app.metrics.delivery(&row.channel, "failed");
-            tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, "notification refused for good");
+            app.metrics.delivery(channel, "failed");
+            tracing::warn!(%id, %purpose, error = %e, "notification refused for good");
             Outcome::Failed { error: e }
         }
         Err(DeliveryError::Transient(e)) => {
             let e = scrub(&e);
             if attempts >= i64::from(app.config.outbox.max_attempts) {
-                app.metrics.delivery(&row.channel, "failed");
-                tracing::warn!(id = %row.id, purpose = %row.purpose, error = %e, attempts, "notification given up");
+                app.metrics.delivery(channel, "failed");
+                tracing::warn!(%id, %purpose, error = %e, attempts, "notification given up");
                 Outcome::Failed { error: e }
             } else {
-                app.metrics.delivery(&row.channel, "retry");
+                app.metrics.delivery(channel, "retry");
                 let backoff = backoff_ms(app.config.outbox.retry_base_ms, attempts);
-                tracing::info!(id = %row.id, purpose = %row.purpose, error = %e, attempts, backoff_ms = backoff, "notification will be retried");
+                tracing::info!(%id, %purpose, error = %e, attempts, backoff_ms = backoff, "notification will be retried");
                 Outcome::Retry { error: e, next_at: now_ms + backoff }
             }
         }
     };
-    Attempt { id: row.id, attempts, outcome, now: now_ms }
+    Attempt { id, attempts, outcome, now: now_ms }
 }
 
 /// `base · 2^(attempts-1)`, at most 5 minutes.

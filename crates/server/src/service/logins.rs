@@ -41,6 +41,9 @@ pub struct FastChallenge {
     /// The number's send limit: at most `max_sends` sends after `since`.
     since: i64,
     max_sends: i64,
+    /// The SMS is queued leased to this instance until then (its text is
+    /// handed to the outbox worker after the commit: `notify::HandOver`).
+    lease_until: i64,
     now_ms: i64,
     /// `login.challenged`, appended if the challenge is written.
     event: Event,
@@ -53,6 +56,7 @@ impl FastChallenge {
             user: &self.user,
             since: self.since,
             max_sends: self.max_sends,
+            lease_until: self.lease_until,
             notification: NewNotification {
                 id: &self.notification_id,
                 user_id: &self.user.id,
@@ -258,10 +262,12 @@ impl App {
                 actor: &actor,
                 reasons: &reasons,
             };
-            if let Some(fast) = self.prepare_challenge(&user, login, now) {
+            if let Some((fast, sms)) = self.prepare_challenge(&user, login, now) {
                 let challenge_id = fast.challenge_id.clone();
                 if self.fast_challenges.submit(fast).await? {
-                    self.outbox_wake.notify_one();
+                    if !self.outbox_hand_over.hand(sms) {
+                        self.metrics.hand_over_deferred();
+                    }
                     return Ok(LoginResponse {
                         login_id,
                         decision: Decision::Challenge,
@@ -296,15 +302,16 @@ impl App {
         })
     }
 
-    /// A challenge made ready from the decision's snapshot of the user
-    /// (`None` if the snapshot has no usable phone: the general path then
-    /// gives the error).
+    /// A challenge made ready from the decision's snapshot of the user, and
+    /// its SMS for the outbox worker once it is written (`None` if the
+    /// snapshot has no usable phone: the general path then gives the
+    /// error).
     fn prepare_challenge(
         &self,
         user: &users::UserRow,
         login: LoginContext<'_>,
         now: time::OffsetDateTime,
-    ) -> Option<FastChallenge> {
+    ) -> Option<(FastChallenge, crate::notify::Handed)> {
         let phone = self.current_phone(user).ok()?;
         let LoginContext { login_id, ip, device_id, country, actor, reasons } = login;
         let challenge_id = ordered_id("ch_");
@@ -314,7 +321,16 @@ impl App {
         let now_ms = to_ms(now);
         let detail =
             json!({ "login_id": login_id, "challenge_id": challenge_id, "reasons": reasons, "country": country });
-        Some(FastChallenge {
+        let notification_id = ordered_id("n_");
+        let lease = time::Duration::seconds(i64::try_from(self.config.outbox.lease_secs).unwrap_or(i64::MAX));
+        let lease_until = to_ms(now + lease);
+        let sms = crate::notify::Handed {
+            id: notification_id.clone(),
+            purpose: Purpose::LoginCode.as_str(),
+            payload: crate::notify::Payload { to: phone.e164.clone(), subject: None, body: body.clone() },
+            lease_until,
+        };
+        let fast = FastChallenge {
             event: user_event(user, "login.challenged", actor, detail, now_ms),
             user: user.clone(),
             login_id: login_id.to_owned(),
@@ -324,14 +340,16 @@ impl App {
             country: country.map(str::to_owned),
             code_hash,
             code_expires_at: to_ms(self.codes.expiry(now)),
-            notification_id: ordered_id("n_"),
+            notification_id,
             masked: phone.masked,
             payload_sealed: self.seal_payload(&phone.e164, None, &body),
             since: to_ms(self.sends.window_start(now)),
             max_sends: i64::from(self.sends.max_sends),
+            lease_until,
             now_ms,
             challenge_id,
-        })
+        };
+        Some((fast, sms))
     }
 
     /// A challenge's writes, in the writer's transaction: the user is read

@@ -377,6 +377,12 @@ pub struct PreparedChallenge<'a> {
     /// The number's send limit: at most `max_sends` sends after `since`.
     pub since: i64,
     pub max_sends: i64,
+    /// The SMS is queued already claimed by this instance until then (its
+    /// lease, `claimed_until` and `next_attempt_at`): the request hands it
+    /// to this instance's outbox worker once the commit is durable
+    /// (`notify::HandOver`). If it is not sent and recorded by then (a
+    /// crash), any worker's claim takes it, as any expired lease.
+    pub lease_until: i64,
     pub notification: super::outbox::NewNotification<'a>,
     pub challenge: NewChallenge<'a>,
 }
@@ -401,9 +407,10 @@ pub const CHALLENGES_PER_CALL: usize = 64;
 pub(crate) const FAST_CHALLENGE_OBJECTS: &str = "\
     CREATE TEMP VIEW IF NOT EXISTS fast_challenge (now, user_id, contract_id, phone_sealed, phone_masked, \
     phone_digest, locked_until, since, max_sends, notification_id, channel, purpose, recipient_masked, \
-    payload_sealed, challenge_id, login_id, ip, device_id, user_agent, country, code_hash, code_expires_at) \
+    payload_sealed, challenge_id, login_id, ip, device_id, user_agent, country, code_hash, code_expires_at, \
+    lease_until) \
     AS SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0; \
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0; \
     CREATE TEMP TRIGGER IF NOT EXISTS fast_challenge_write INSTEAD OF INSERT ON fast_challenge BEGIN \
     INSERT INTO code_sends (phone_digest, sent_at) \
     SELECT phone_digest, NEW.now FROM users WHERE id = NEW.user_id AND contract_id = NEW.contract_id \
@@ -412,9 +419,9 @@ pub(crate) const FAST_CHALLENGE_OBJECTS: &str = "\
     AND (SELECT COUNT(*) FROM code_sends WHERE phone_digest = NEW.phone_digest AND sent_at > NEW.since) \
     < NEW.max_sends; \
     INSERT INTO notifications (id, user_id, contract_id, channel, purpose, recipient_masked, payload_sealed, \
-    status, attempts, created_at, next_attempt_at, updated_at) \
+    status, attempts, created_at, next_attempt_at, claimed_until, updated_at) \
     SELECT NEW.notification_id, NEW.user_id, NEW.contract_id, NEW.channel, NEW.purpose, NEW.recipient_masked, \
-    NEW.payload_sealed, 'queued', 0, NEW.now, NEW.now, NEW.now WHERE changes() = 1; \
+    NEW.payload_sealed, 'queued', 0, NEW.now, NEW.lease_until, NEW.lease_until, NEW.now WHERE changes() = 1; \
     INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, status, code_hash, \
     code_expires_at, code_wrong, created_at) \
     SELECT NEW.challenge_id, NEW.login_id, NEW.user_id, NEW.ip, NEW.device_id, NEW.user_agent, NEW.country, \
@@ -423,7 +430,7 @@ pub(crate) const FAST_CHALLENGE_OBJECTS: &str = "\
 
 /// Values per prepared challenge (`bind_prepared`): per row of
 /// `fast_challenge`, and of the PostgreSQL statement's `input`.
-const FAST_CHALLENGE_COLUMNS: usize = 22;
+const FAST_CHALLENGE_COLUMNS: usize = 23;
 
 /// One row of `fast_challenge`'s placeholders, `(?, …, ?)`.
 static FAST_CHALLENGE_ROW: std::sync::LazyLock<String> =
@@ -567,6 +574,7 @@ fn prepared_values<'a>(p: &'a PreparedChallenge<'_>) -> [Value<'a>; FAST_CHALLEN
         OptText(ch.country),
         Text(ch.code_hash),
         Int(ch.code_expires_at),
+        Int(p.lease_until),
     ]
 }
 
@@ -727,7 +735,7 @@ fn challenges_sql_pg(n: usize) -> &'static (String, String) {
                     "WITH input (ord, now, user_id, contract_id, phone_sealed, phone_masked, phone_digest, \
                      locked_until, since, max_sends, notification_id, channel, purpose, recipient_masked, \
                      payload_sealed, challenge_id, login_id, ip, device_id, user_agent, country, code_hash, \
-                     code_expires_at) AS (VALUES {}), \
+                     code_expires_at, lease_until) AS (VALUES {}), \
                      current AS (SELECT i.*, ROW_NUMBER() OVER (PARTITION BY i.phone_digest ORDER BY i.ord) AS nth \
                        FROM input i JOIN users u ON u.id = i.user_id AND u.contract_id = i.contract_id \
                        AND u.enabled_at IS NOT NULL AND u.phone_sealed = i.phone_sealed \
@@ -737,9 +745,10 @@ fn challenges_sql_pg(n: usize) -> &'static (String, String) {
                        WHERE s.phone_digest = c.phone_digest AND s.sent_at > c.since) <= c.max_sends), \
                      sent AS (INSERT INTO code_sends (phone_digest, sent_at) SELECT phone_digest, now FROM allowed), \
                      queued AS (INSERT INTO notifications (id, user_id, contract_id, channel, purpose, \
-                       recipient_masked, payload_sealed, status, attempts, created_at, next_attempt_at, updated_at) \
+                       recipient_masked, payload_sealed, status, attempts, created_at, next_attempt_at, \
+                       claimed_until, updated_at) \
                        SELECT notification_id, user_id, contract_id, channel, purpose, recipient_masked, \
-                       payload_sealed, 'queued', 0, now, now, now FROM allowed), \
+                       payload_sealed, 'queued', 0, now, lease_until, lease_until, now FROM allowed), \
                      stored AS (INSERT INTO challenges (id, login_id, user_id, ip, device_id, user_agent, country, \
                        status, code_hash, code_expires_at, code_wrong, created_at) \
                        SELECT challenge_id, login_id, user_id, ip, device_id, user_agent, country, 'pending', \
@@ -815,6 +824,7 @@ mod tests {
             user,
             since: limit.0,
             max_sends: limit.1,
+            lease_until: now + 60_000,
             notification: NewNotification {
                 id: nid,
                 user_id: &user.id,
@@ -905,7 +915,16 @@ mod tests {
         assert!(try_challenge(&store, &user, 5, 60).await);
         assert_eq!(all().await, (4, 4, 4));
         assert_eq!(rows("SELECT COUNT(*) FROM challenges WHERE id = 'ch-5' AND status = 'pending'").await, 1);
-        assert_eq!(rows("SELECT COUNT(*) FROM notifications WHERE id = 'n-5' AND status = 'queued'").await, 1);
+        // The SMS is queued leased (to the hand-over of the instance that
+        // wrote it): no claim takes it before the lease ends.
+        assert_eq!(
+            rows(
+                "SELECT COUNT(*) FROM notifications WHERE id = 'n-5' AND status = 'queued' \
+                 AND claimed_until = 60060 AND next_attempt_at = 60060"
+            )
+            .await,
+            1
+        );
         store.close().await;
     }
 

@@ -116,6 +116,59 @@ async fn a_crash_after_commit_loses_no_email_and_sends_it_once() {
     drop(second);
 }
 
+/// A login code's SMS is queued leased to the instance that wrote it, which
+/// sends it itself (its hand-over). That instance killed while the SMS is
+/// on its way (the provider holding the request): the next one sends it
+/// once its lease has run out, exactly once, and the code verifies.
+#[tokio::test]
+async fn a_crash_while_a_login_code_is_on_its_way_loses_no_sms() {
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = FakeTwilio::start().await;
+    let smtp = SmtpSink::start();
+    let mut config = test_config(&dir, &twilio, smtp.port);
+    config.database.url = fresh_database_url(&dir).await;
+    let path = write_config(dir.path(), &config);
+    let token = service_token(&path);
+    let (mut first, url, _log) = serve(&path);
+    let put = reqwest::Method::PUT;
+    let post = reqwest::Method::POST;
+    assert_eq!(call(&url, &token, put.clone(), "/v1/contracts/C-1", json!({"name": "Acme"})).await.0, 201);
+    let user = json!({"contract_id": "C-1", "email": "ann@example.com", "display_name": "Ann"});
+    assert_eq!(call(&url, &token, put, "/v1/users/u-1", user).await.0, 201);
+    let enable = json!({"phone": PHONE, "ip": "203.0.113.5", "device_id": "d-home"});
+    let (status, flow) = call(&url, &token, post.clone(), "/v1/users/u-1/two-factor/enable", enable).await;
+    assert_eq!(status, 202);
+    let code = twilio.code_after(PHONE, 0).await;
+    let confirm = format!("/v1/flows/{}/confirm", flow["flow_id"].as_str().unwrap());
+    assert_eq!(call(&url, &token, post.clone(), &confirm, json!({"code": code})).await.0, 200);
+    smtp.wait("ann@example.com", "turned on").await;
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+
+    // An instance whose SMS provider takes the request and never answers.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    config.sms.twilio.base_url = format!("http://{}", held.local_addr().unwrap());
+    let path = write_config(dir.path(), &config);
+    let (mut second, url, _log2) = serve(&path);
+    let login = json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-new"});
+    let (status, answer) = call(&url, &token, post.clone(), "/v1/logins", login).await;
+    assert_eq!((status, answer["decision"].as_str()), (200, Some("challenge")), "{answer}");
+    second.0.kill().unwrap();
+    second.0.wait().unwrap();
+    drop(held);
+
+    let later = FakeTwilio::start().await;
+    config.sms.twilio.base_url = later.url.clone();
+    let path = write_config(dir.path(), &config);
+    let (third, url, _log3) = serve(&path);
+    let code = later.code_after(PHONE, 0).await;
+    let verify = format!("/v1/challenges/{}/verify", answer["challenge_id"].as_str().unwrap());
+    assert_eq!(call(&url, &token, post, &verify, json!({"code": code})).await.0, 200);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(later.sent_to(PHONE).len(), 1, "the code goes out exactly once");
+    drop(third);
+}
+
 #[tokio::test]
 async fn sigterm_stops_gracefully() {
     let dir = tempfile::tempdir().unwrap();

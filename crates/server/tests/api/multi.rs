@@ -235,6 +235,7 @@ async fn prepared_challenges_on_postgres_are_each_written_whole_or_not_at_all() 
                         user,
                         since: 0,
                         max_sends: 5,
+                        lease_until: now + 60_000,
                         notification: NewNotification {
                             id: nid,
                             user_id: &user.id,
@@ -279,6 +280,15 @@ async fn prepared_challenges_on_postgres_are_each_written_whole_or_not_at_all() 
     };
     assert_eq!(write(vec![(1, 0, 10)]).await, vec![true]);
     assert_eq!(rows().await, (1, 1, 1));
+    // Queued leased to the instance that wrote it (its hand-over).
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM notifications WHERE id = 'n-1' AND status = 'queued' \
+             AND claimed_until = 60010 AND next_attempt_at = 60010"
+        )
+        .await,
+        1
+    );
 
     // A stale snapshot (each column the path relies on): nothing.
     for (n, change) in [

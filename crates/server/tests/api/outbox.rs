@@ -148,3 +148,37 @@ async fn the_worker_ends_when_its_server_is_gone() {
         .expect("the worker ended within 5 s of its server going away")
         .unwrap();
 }
+
+/// A login code goes out on its hand-over: queued leased to this instance
+/// and given to its worker with its text once committed, not claimed. With
+/// the worker's poll an hour away and the clock standing still (the lease
+/// never ends), the SMS can only come that way; it is recorded sent on
+/// the first attempt, erased, its lease cleared.
+#[tokio::test]
+async fn a_login_code_is_handed_to_the_worker_and_sent_without_a_claim() {
+    let app = TestApp::start_with(|c| c.outbox.poll_ms = 3_600_000).await;
+    app.user_with_2fa("u-1", PHONE).await;
+    app.drain_outbox().await;
+    let before = app.twilio.sent_to(PHONE).len();
+    let login = json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-new", "user_agent": "Firefox/130"});
+    let answer = app.post("/v1/logins", login).await;
+    assert_eq!(answer.ok(200)["decision"], "challenge");
+    let code = app.twilio.code_after(PHONE, before).await;
+    app.drain_outbox().await;
+    let rows = app
+        .sql_rows(
+            "SELECT status, attempts, payload_sealed, claimed_until FROM notifications \
+             WHERE purpose = 'login_code'",
+        )
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].get::<String, _>(0), rows[0].get::<i64, _>(1)), ("sent".to_owned(), 1));
+    assert_eq!(rows[0].get::<Option<String>, _>(2), None, "sealed text erased once sent");
+    assert_eq!(rows[0].get::<Option<i64>, _>(3), None, "the lease ends with the record");
+    let challenge = answer.ok(200)["challenge_id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/challenges/{challenge}/verify"), json!({"code": code})).await.ok(200);
+    let metrics = app.http.get(format!("{}/metrics", app.url)).bearer_auth(&app.token).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("tollgate_outbox_hand_overs_deferred_total 0\n"), "{metrics}");
+    assert_eq!(app.twilio.sent_to(PHONE).len(), before + 1, "one SMS for one challenge");
+}
