@@ -250,6 +250,17 @@ impl Default for OutboxConfig {
     }
 }
 
+impl OutboxConfig {
+    /// The longest `lease_secs` accepted: a day.
+    pub const MAX_LEASE_SECS: u64 = 86_400;
+
+    /// A claim's lease, as a duration (`lease_secs` is at most a day once
+    /// validated).
+    pub fn lease(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.lease_secs.min(Self::MAX_LEASE_SECS)).unwrap_or(86_400))
+    }
+}
+
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -353,6 +364,12 @@ impl Config {
             return Err(invalid("risk.geoip_db", format!("{} is not a readable file", self.risk.geoip_db)));
         }
         let slowest = self.sms.twilio.timeout_secs.max(self.email.smtp.timeout_secs);
+        if self.outbox.lease_secs > OutboxConfig::MAX_LEASE_SECS {
+            return Err(invalid(
+                "outbox.lease_secs",
+                format!("must be at most {} s (a day)", OutboxConfig::MAX_LEASE_SECS),
+            ));
+        }
         if self.outbox.lease_secs <= slowest {
             return Err(invalid(
                 "outbox.lease_secs",
@@ -479,6 +496,10 @@ mod tests {
         assert!(err.to_string().starts_with("sms.twilio.account_sid:"), "{err}");
         let err = Config::load(None, env(&[("TOLLGATE_DATABASE__URL", "mysql://x")])).unwrap_err();
         assert!(err.to_string().starts_with("database.url:"), "{err}");
+        // A lease beyond a day would overflow the clock's arithmetic.
+        let err = Config::load(None, env(&[("TOLLGATE_OUTBOX__LEASE_SECS", "99999999999999")])).unwrap_err();
+        assert!(err.to_string().starts_with("outbox.lease_secs: must be at most 86400 s"), "{err}");
+        assert!(Config::load(None, env(&[("TOLLGATE_OUTBOX__LEASE_SECS", "86400")])).is_ok());
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! request hands its text to this worker, which sends it at once. No claim
 //! (a write per row) and no unsealing of what the request sealed a moment
 //! before; the code reaches the phone without waiting for the next claim.
-//! Should the hand-over not happen (a crash, a full queue), the row is an
-//! expired lease like any other.
+//! Should the worker not take it (its queue full, or stopping), the lease
+//! is given back at once and any worker's claim sends it; should the
+//! instance die first, the row is an expired lease like any other.
 
 pub mod email;
 pub mod sms;
@@ -23,6 +24,7 @@ use crate::store::writer::{work, JobError};
 use crate::store::{Conn, Engine};
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -37,7 +39,7 @@ pub enum DeliveryError {
 }
 
 /// The sealed text of a notification.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct Payload {
     pub to: String,
     pub subject: Option<String>,
@@ -97,9 +99,11 @@ pub struct Handed {
     pub id: String,
     pub purpose: &'static str,
     pub payload: Payload,
-    /// The row's lease (ms): the worker sends it only while the lease
-    /// outlasts the SMS timeout, so that no claim after the lease can send
-    /// it a second time.
+    /// The row's lease (ms). The worker sends it only while the lease
+    /// outlasts the SMS timeout (and gives the lease back otherwise): the
+    /// send and its record then end long before (the lease is a minute by
+    /// default, the record follows the send by milliseconds), so no claim
+    /// after the lease sends it a second time.
     pub lease_until: i64,
 }
 
@@ -107,6 +111,8 @@ pub struct Handed {
 pub struct HandOver {
     tx: mpsc::Sender<Handed>,
     rx: Mutex<Option<mpsc::Receiver<Handed>>>,
+    /// False once the worker stops taking hand-overs.
+    open: AtomicBool,
 }
 
 /// SMS waiting for the worker at most. Past that (the provider slower than
@@ -120,22 +126,58 @@ const HANDED_IN_FLIGHT: usize = 1024;
 impl Default for HandOver {
     fn default() -> Self {
         let (tx, rx) = mpsc::channel(HAND_OVER_QUEUE);
-        Self { tx, rx: Mutex::new(Some(rx)) }
+        Self { tx, rx: Mutex::new(Some(rx)), open: AtomicBool::new(true) }
     }
 }
 
 impl HandOver {
-    /// Passes `sms`, whose row is committed, to the worker. False if the
-    /// worker cannot take it now (its queue full, the server stopping, no
-    /// worker): its row then goes out when its lease ends.
-    pub fn hand(&self, sms: Handed) -> bool {
-        self.tx.try_send(sms).is_ok()
+    /// Passes `sms`, whose row is committed, to the worker. If the worker
+    /// cannot take it now (its queue full, or stopping), the row's lease is
+    /// given back (`defer`).
+    pub fn hand(&self, app: &Arc<App>, sms: Handed) {
+        if !self.open.load(Ordering::Relaxed) {
+            defer(app, sms.id, "the outbox worker is stopping");
+        } else if let Err(refused) = self.tx.try_send(sms) {
+            defer(app, refused.into_inner().id, "the outbox worker's queue is full");
+        }
+    }
+
+    /// Takes no more hand-overs (the worker is stopping; tests).
+    pub fn close(&self) {
+        self.open.store(false, Ordering::Relaxed);
     }
 
     /// The worker's end of the queue (once).
     fn take(&self) -> Option<mpsc::Receiver<Handed>> {
         self.rx.lock().ok().and_then(|mut rx| rx.take())
     }
+}
+
+/// A hand-over that will not be sent from the queue: its lease is given
+/// back (`outbox::release`, a writer job) and the worker woken, so that a
+/// claim, on this instance or another, sends it at once instead of after
+/// the lease. Should that write fail, the lease still ends.
+fn defer(app: &Arc<App>, id: String, why: &'static str) {
+    app.metrics.hand_over_deferred();
+    tracing::debug!(%id, why, "login code's SMS left to the outbox's claims");
+    let app = Arc::clone(app);
+    tokio::spawn(async move {
+        let now = app.now_ms();
+        let direct_id = id.clone();
+        let released = outbox_statement(
+            &app,
+            move |c| {
+                let id = id.clone();
+                Box::pin(async move { outbox::release(c, &id, now).await })
+            },
+            move |c| outbox::release_direct(c, &direct_id, now),
+        )
+        .await;
+        match released {
+            Ok(()) => app.outbox_wake.notify_one(),
+            Err(error) => tracing::warn!(%error, "outbox: cannot give a lease back; it runs out by itself"),
+        }
+    });
 }
 
 /// Rows claimed at once. SQLite claims through the writer (one job per
@@ -234,13 +276,15 @@ async fn deliver_handed(
     let in_flight = Arc::new(Semaphore::new(HANDED_IN_FLIGHT));
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let recorder = tokio::spawn(record_handed(Arc::clone(&app), done_rx));
-    // Sent only if the provider's answer comes before the lease ends;
-    // otherwise the row is left to the claim after the lease.
-    let timeout_ms = i64::try_from(app.config.sms.twilio.timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    // Sent only if the provider's answer comes before the lease ends
+    // (the SMS client waits at least a second); otherwise the lease is
+    // given back.
+    let timeout_ms = i64::try_from(app.config.sms.twilio.timeout_secs.max(1).saturating_mul(1000)).unwrap_or(i64::MAX);
     let mut stopping = false;
     loop {
         if !stopping && *shutdown.borrow() {
             stopping = true;
+            app.outbox_hand_over.close();
             rx.close();
         }
         let sms = tokio::select! {
@@ -249,6 +293,7 @@ async fn deliver_handed(
             changed = shutdown.changed(), if !stopping => {
                 if changed.is_err() {
                     stopping = true;
+                    app.outbox_hand_over.close();
                     rx.close();
                 }
                 continue;
@@ -257,6 +302,7 @@ async fn deliver_handed(
         let Some(sms) = sms else { break };
         let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else { break };
         if app.now_ms().saturating_add(timeout_ms) >= sms.lease_until {
+            defer(&app, sms.id, "its lease would end before the provider's answer");
             continue;
         }
         let (app, deliverers, done) = (Arc::clone(&app), Arc::clone(&deliverers), done_tx.clone());
@@ -353,7 +399,7 @@ where
 async fn claim(app: &Arc<App>) -> sqlx::Result<Vec<Claimed>> {
     let engine = app.store.engine();
     let limit = batch_size(engine);
-    let lease = time::Duration::seconds(i64::try_from(app.config.outbox.lease_secs).unwrap_or(60));
+    let lease = app.config.outbox.lease();
     let (clock, direct_clock) = (Arc::clone(app), Arc::clone(app));
     outbox_statement(
         app,

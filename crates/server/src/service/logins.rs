@@ -265,9 +265,7 @@ impl App {
             if let Some((fast, sms)) = self.prepare_challenge(&user, login, now) {
                 let challenge_id = fast.challenge_id.clone();
                 if self.fast_challenges.submit(fast).await? {
-                    if !self.outbox_hand_over.hand(sms) {
-                        self.metrics.hand_over_deferred();
-                    }
+                    self.outbox_hand_over.hand(self, sms);
                     return Ok(LoginResponse {
                         login_id,
                         decision: Decision::Challenge,
@@ -322,8 +320,7 @@ impl App {
         let detail =
             json!({ "login_id": login_id, "challenge_id": challenge_id, "reasons": reasons, "country": country });
         let notification_id = ordered_id("n_");
-        let lease = time::Duration::seconds(i64::try_from(self.config.outbox.lease_secs).unwrap_or(i64::MAX));
-        let lease_until = to_ms(now + lease);
+        let lease_until = to_ms(now + self.config.outbox.lease());
         let sms = crate::notify::Handed {
             id: notification_id.clone(),
             purpose: Purpose::LoginCode.as_str(),

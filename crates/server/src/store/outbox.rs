@@ -171,6 +171,23 @@ pub async fn mark_failed(c: &mut Conn, id: &str, attempts: i64, error: &str, now
 /// three outcomes mean: `sent` sets the provider id and `sent_at`; a retry
 /// keeps the row `queued` with its text and moves `next_attempt_at`;
 /// `sent` and `failed` erase the text; every row loses its lease.
+/// Gives back the lease a row was queued with (a login code's SMS that its
+/// instance's worker could not take): due at `now`, for any worker's next
+/// claim. Only a row never tried.
+pub async fn release(c: &mut Conn, id: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query(RELEASE).bind(now).bind(id).execute(c).await.map(drop)
+}
+
+/// `release` on the group-commit writer's own SQLite connection.
+pub(crate) fn release_direct(c: &rusqlite::Connection, id: &str, now: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(RELEASE)?.execute(rusqlite::params![now, id]).map(drop)
+}
+
+/// `$1` now, `$2` the row (numbered in order of appearance: SQLite numbers
+/// `$n` that way).
+const RELEASE: &str = "UPDATE notifications SET claimed_until = NULL, next_attempt_at = $1 \
+     WHERE id = $2 AND status = 'queued' AND attempts = 0";
+
 pub async fn record(c: &mut Conn, engine: Engine, attempts: &[Attempt]) -> sqlx::Result<()> {
     for chunk in attempts.chunks(200) {
         let sql = record_sql(engine, chunk.len());

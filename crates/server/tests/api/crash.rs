@@ -150,12 +150,19 @@ async fn a_crash_while_a_login_code_is_on_its_way_loses_no_sms() {
     config.sms.twilio.base_url = format!("http://{}", held.local_addr().unwrap());
     let path = write_config(dir.path(), &config);
     let (mut second, url, _log2) = serve(&path);
+    let (taken, connected) = mpsc::channel();
+    std::thread::spawn(move || {
+        // The connection is kept open, unanswered, until the test ends.
+        if let Ok((stream, _)) = held.accept() {
+            let _ = taken.send(stream);
+        }
+    });
     let login = json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-new"});
     let (status, answer) = call(&url, &token, post.clone(), "/v1/logins", login).await;
     assert_eq!((status, answer["decision"].as_str()), (200, Some("challenge")), "{answer}");
+    let _on_its_way = connected.recv_timeout(Duration::from_secs(5)).expect("the SMS went out to the provider");
     second.0.kill().unwrap();
     second.0.wait().unwrap();
-    drop(held);
 
     let later = FakeTwilio::start().await;
     config.sms.twilio.base_url = later.url.clone();

@@ -182,3 +182,29 @@ async fn a_login_code_is_handed_to_the_worker_and_sent_without_a_claim() {
     assert!(metrics.contains("tollgate_outbox_hand_overs_deferred_total 0\n"), "{metrics}");
     assert_eq!(app.twilio.sent_to(PHONE).len(), before + 1, "one SMS for one challenge");
 }
+
+/// A login code the worker cannot take (here: it takes no more
+/// hand-overs, as when stopping) gives its lease back at once: the claims
+/// send it, without waiting for the lease to end (the clock stands still),
+/// and the metric counts it.
+#[tokio::test]
+async fn a_login_code_the_worker_cannot_take_is_given_back_and_sent_by_a_claim() {
+    let app = TestApp::start_with(|c| c.outbox.poll_ms = 3_600_000).await;
+    app.user_with_2fa("u-1", PHONE).await;
+    app.drain_outbox().await;
+    app.server.app.outbox_hand_over.close();
+    let before = app.twilio.sent_to(PHONE).len();
+    let login = json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-new", "user_agent": "Firefox/130"});
+    let answer = app.post("/v1/logins", login).await;
+    assert_eq!(answer.ok(200)["decision"], "challenge");
+    let code = app.twilio.code_after(PHONE, before).await;
+    app.drain_outbox().await;
+    let rows = app.sql_rows("SELECT status, attempts FROM notifications WHERE purpose = 'login_code'").await;
+    assert_eq!((rows[0].get::<String, _>(0), rows[0].get::<i64, _>(1)), ("sent".to_owned(), 1));
+    let challenge = answer.ok(200)["challenge_id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/challenges/{challenge}/verify"), json!({"code": code})).await.ok(200);
+    let metrics = app.http.get(format!("{}/metrics", app.url)).bearer_auth(&app.token).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("tollgate_outbox_hand_overs_deferred_total 1\n"), "{metrics}");
+    assert_eq!(app.twilio.sent_to(PHONE).len(), before + 1, "one SMS for one challenge");
+}
