@@ -149,16 +149,16 @@ async fn the_worker_ends_when_its_server_is_gone() {
         .unwrap();
 }
 
-/// A login code goes out on its hand-over: queued leased to this instance
-/// and given to its worker with its text once committed, not claimed. With
-/// the worker's poll an hour away and the clock standing still (the lease
-/// never ends), the SMS can only come that way; it is recorded sent on
-/// the first attempt, erased, its lease cleared.
-#[tokio::test]
-async fn a_login_code_is_handed_to_the_worker_and_sent_without_a_claim() {
+/// What one login code came to, with the worker's poll an hour away and
+/// the clock standing still (no lease ever ends): its row's status,
+/// attempts, sealed text and lease once drained, and the hand-overs
+/// deferred, from `/metrics`. The code is verified, and it was the one
+/// SMS of its challenge. `before_login` runs just before the login.
+async fn one_login_code(before_login: impl FnOnce(&TestApp)) -> ((String, i64, Option<String>, Option<i64>), String) {
     let app = TestApp::start_with(|c| c.outbox.poll_ms = 3_600_000).await;
     app.user_with_2fa("u-1", PHONE).await;
     app.drain_outbox().await;
+    before_login(&app);
     let before = app.twilio.sent_to(PHONE).len();
     let login = json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-new", "user_agent": "Firefox/130"});
     let answer = app.post("/v1/logins", login).await;
@@ -172,39 +172,38 @@ async fn a_login_code_is_handed_to_the_worker_and_sent_without_a_claim() {
         )
         .await;
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].get::<String, _>(0), rows[0].get::<i64, _>(1)), ("sent".to_owned(), 1));
-    assert_eq!(rows[0].get::<Option<String>, _>(2), None, "sealed text erased once sent");
-    assert_eq!(rows[0].get::<Option<i64>, _>(3), None, "the lease ends with the record");
+    let row = (rows[0].get(0), rows[0].get(1), rows[0].get(2), rows[0].get(3));
     let challenge = answer.ok(200)["challenge_id"].as_str().unwrap().to_owned();
     app.post(&format!("/v1/challenges/{challenge}/verify"), json!({"code": code})).await.ok(200);
     let metrics = app.http.get(format!("{}/metrics", app.url)).bearer_auth(&app.token).send().await.unwrap();
     let metrics = metrics.text().await.unwrap();
-    assert!(metrics.contains("tollgate_outbox_hand_overs_deferred_total 0\n"), "{metrics}");
+    let deferred = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tollgate_outbox_hand_overs_deferred_total "))
+        .expect("the counter is at /metrics")
+        .to_owned();
     assert_eq!(app.twilio.sent_to(PHONE).len(), before + 1, "one SMS for one challenge");
+    (row, deferred)
+}
+
+/// A login code goes out on its hand-over: queued leased to this instance
+/// and given to its worker with its text once committed, not claimed. With
+/// no poll and no lease ending, the SMS can only come that way; it is
+/// recorded sent on the first attempt, erased, its lease cleared.
+#[tokio::test]
+async fn a_login_code_is_handed_to_the_worker_and_sent_without_a_claim() {
+    let (row, deferred) = one_login_code(|_| {}).await;
+    assert_eq!(row, ("sent".to_owned(), 1, None, None), "sent, erased, the lease ended with the record");
+    assert_eq!(deferred, "0");
 }
 
 /// A login code the worker cannot take (here: it takes no more
-/// hand-overs, as when stopping) gives its lease back at once: the claims
-/// send it, without waiting for the lease to end (the clock stands still),
-/// and the metric counts it.
+/// hand-overs, as when stopping) gives its lease back at once: a claim
+/// sends it, without waiting for the lease to end, and the metric counts
+/// it.
 #[tokio::test]
 async fn a_login_code_the_worker_cannot_take_is_given_back_and_sent_by_a_claim() {
-    let app = TestApp::start_with(|c| c.outbox.poll_ms = 3_600_000).await;
-    app.user_with_2fa("u-1", PHONE).await;
-    app.drain_outbox().await;
-    app.server.app.outbox_hand_over.close();
-    let before = app.twilio.sent_to(PHONE).len();
-    let login = json!({"user_id": "u-1", "ip": "198.51.100.7", "device_id": "d-new", "user_agent": "Firefox/130"});
-    let answer = app.post("/v1/logins", login).await;
-    assert_eq!(answer.ok(200)["decision"], "challenge");
-    let code = app.twilio.code_after(PHONE, before).await;
-    app.drain_outbox().await;
-    let rows = app.sql_rows("SELECT status, attempts FROM notifications WHERE purpose = 'login_code'").await;
-    assert_eq!((rows[0].get::<String, _>(0), rows[0].get::<i64, _>(1)), ("sent".to_owned(), 1));
-    let challenge = answer.ok(200)["challenge_id"].as_str().unwrap().to_owned();
-    app.post(&format!("/v1/challenges/{challenge}/verify"), json!({"code": code})).await.ok(200);
-    let metrics = app.http.get(format!("{}/metrics", app.url)).bearer_auth(&app.token).send().await.unwrap();
-    let metrics = metrics.text().await.unwrap();
-    assert!(metrics.contains("tollgate_outbox_hand_overs_deferred_total 1\n"), "{metrics}");
-    assert_eq!(app.twilio.sent_to(PHONE).len(), before + 1, "one SMS for one challenge");
+    let (row, deferred) = one_login_code(|app| app.server.app.outbox_hand_over.close()).await;
+    assert_eq!(row, ("sent".to_owned(), 1, None, None));
+    assert_eq!(deferred, "1");
 }
