@@ -218,8 +218,8 @@ struct RouteStats {
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
-    /// Login challenges' SMS that the outbox worker could not take at once
-    /// (`notify::HandOver::hand`): they go out when their lease ends.
+    /// Login challenges' SMS that the outbox worker did not send from its
+    /// hand-over queue (`notify::defer`): their leases were given back.
     hand_overs_deferred: std::sync::atomic::AtomicU64,
 }
 
@@ -248,7 +248,7 @@ impl Metrics {
         }
     }
 
-    /// A login challenge's SMS not taken by the outbox worker at once.
+    /// A login challenge's SMS left to the outbox's claims (`notify::defer`).
     pub fn hand_over_deferred(&self) {
         self.hand_overs_deferred.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -297,7 +297,8 @@ impl Metrics {
         drop(inner);
         out.push_str(
             "# HELP tollgate_outbox_hand_overs_deferred_total Login challenges' SMS that this instance's \
-             worker could not take at once (queue full, stopping); each goes out when its lease ends.\n",
+             worker did not send from its hand-over queue (queue full, stopping, lease too short); \
+             each one's lease is given back and a claim sends it.\n",
         );
         out.push_str("# TYPE tollgate_outbox_hand_overs_deferred_total counter\n");
         let deferred = self.hand_overs_deferred.load(std::sync::atomic::Ordering::Relaxed);

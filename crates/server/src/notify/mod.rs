@@ -116,7 +116,7 @@ pub struct HandOver {
 }
 
 /// SMS waiting for the worker at most. Past that (the provider slower than
-/// the requests) an SMS waits for its lease to end, and a claim sends it.
+/// the requests) an SMS's lease is given back and a claim sends it.
 const HAND_OVER_QUEUE: usize = 4096;
 
 /// Deliveries of handed-over SMS under way (sent, or waiting to be

@@ -380,7 +380,8 @@ pub struct PreparedChallenge<'a> {
     /// The SMS is queued already claimed by this instance until then (its
     /// lease, `claimed_until` and `next_attempt_at`): the request hands it
     /// to this instance's outbox worker once the commit is durable
-    /// (`notify::HandOver`). If it is not sent and recorded by then (a
+    /// (`notify::HandOver`), which gives the lease back if it cannot send
+    /// it. If it is neither sent and recorded nor given back by then (a
     /// crash), any worker's claim takes it, as any expired lease.
     pub lease_until: i64,
     pub notification: super::outbox::NewNotification<'a>,
