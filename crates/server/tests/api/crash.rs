@@ -67,6 +67,36 @@ fn service_token(config: &Path) -> String {
     token
 }
 
+/// A fresh database and its configuration (SMS to `twilio`, email to
+/// port `smtp_port`), written to `dir`; its path; a service token.
+async fn set_up(
+    dir: &tempfile::TempDir,
+    twilio: &FakeTwilio,
+    smtp_port: u16,
+) -> (tollgate_server::Config, std::path::PathBuf, String) {
+    let mut config = test_config(dir, twilio, smtp_port);
+    config.database.url = fresh_database_url(dir).await;
+    let path = write_config(dir.path(), &config);
+    let token = service_token(&path);
+    (config, path, token)
+}
+
+/// Contract C-1 and user u-1 (ann@example.com), and 2FA turned on for her
+/// on `PHONE` from 203.0.113.5 / d-home, the code read from `twilio`: a
+/// committed change.
+async fn ann_with_2fa(url: &str, token: &str, twilio: &FakeTwilio) {
+    let (put, post) = (reqwest::Method::PUT, reqwest::Method::POST);
+    assert_eq!(call(url, token, put.clone(), "/v1/contracts/C-1", json!({"name": "Acme"})).await.0, 201);
+    let user = json!({"contract_id": "C-1", "email": "ann@example.com", "display_name": "Ann"});
+    assert_eq!(call(url, token, put, "/v1/users/u-1", user).await.0, 201);
+    let enable = json!({"phone": PHONE, "ip": "203.0.113.5", "device_id": "d-home"});
+    let (status, flow) = call(url, token, post.clone(), "/v1/users/u-1/two-factor/enable", enable).await;
+    assert_eq!(status, 202);
+    let code = twilio.code_after(PHONE, 0).await;
+    let confirm = format!("/v1/flows/{}/confirm", flow["flow_id"].as_str().unwrap());
+    assert_eq!(call(url, token, post, &confirm, json!({"code": code})).await.0, 200, "the change is committed");
+}
+
 async fn call(url: &str, token: &str, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
     let res = reqwest::Client::new()
         .request(method, format!("{url}{path}"))
@@ -85,24 +115,10 @@ async fn a_crash_after_commit_loses_no_email_and_sends_it_once() {
     let twilio = FakeTwilio::start().await;
     // Hold the SMTP server back: the port listens but nobody answers yet.
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut config = test_config(&dir, &twilio, held.local_addr().unwrap().port());
-    config.database.url = fresh_database_url(&dir).await;
-    let path = write_config(dir.path(), &config);
-    let token = service_token(&path);
+    let (_, path, token) = set_up(&dir, &twilio, held.local_addr().unwrap().port()).await;
 
     let (mut first, url, _log) = serve(&path);
-    let put = reqwest::Method::PUT;
-    let post = reqwest::Method::POST;
-    assert_eq!(call(&url, &token, put.clone(), "/v1/contracts/C-1", json!({"name": "Acme"})).await.0, 201);
-    let user = json!({"contract_id": "C-1", "email": "ann@example.com", "display_name": "Ann"});
-    assert_eq!(call(&url, &token, put, "/v1/users/u-1", user).await.0, 201);
-    let (status, flow) =
-        call(&url, &token, post.clone(), "/v1/users/u-1/two-factor/enable", json!({"phone": PHONE})).await;
-    assert_eq!(status, 202);
-    let code = twilio.code_after(PHONE, 0).await;
-    let flow_id = flow["flow_id"].as_str().unwrap();
-    let (status, _) = call(&url, &token, post, &format!("/v1/flows/{flow_id}/confirm"), json!({"code": code})).await;
-    assert_eq!(status, 200, "the change is committed");
+    ann_with_2fa(&url, &token, &twilio).await;
     first.0.kill().unwrap(); // SIGKILL
     first.0.wait().unwrap();
 
@@ -125,22 +141,10 @@ async fn a_crash_while_a_login_code_is_on_its_way_loses_no_sms() {
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start().await;
     let smtp = SmtpSink::start();
-    let mut config = test_config(&dir, &twilio, smtp.port);
-    config.database.url = fresh_database_url(&dir).await;
-    let path = write_config(dir.path(), &config);
-    let token = service_token(&path);
+    let (mut config, path, token) = set_up(&dir, &twilio, smtp.port).await;
     let (mut first, url, _log) = serve(&path);
-    let put = reqwest::Method::PUT;
+    ann_with_2fa(&url, &token, &twilio).await;
     let post = reqwest::Method::POST;
-    assert_eq!(call(&url, &token, put.clone(), "/v1/contracts/C-1", json!({"name": "Acme"})).await.0, 201);
-    let user = json!({"contract_id": "C-1", "email": "ann@example.com", "display_name": "Ann"});
-    assert_eq!(call(&url, &token, put, "/v1/users/u-1", user).await.0, 201);
-    let enable = json!({"phone": PHONE, "ip": "203.0.113.5", "device_id": "d-home"});
-    let (status, flow) = call(&url, &token, post.clone(), "/v1/users/u-1/two-factor/enable", enable).await;
-    assert_eq!(status, 202);
-    let code = twilio.code_after(PHONE, 0).await;
-    let confirm = format!("/v1/flows/{}/confirm", flow["flow_id"].as_str().unwrap());
-    assert_eq!(call(&url, &token, post.clone(), &confirm, json!({"code": code})).await.0, 200);
     smtp.wait("ann@example.com", "turned on").await;
     first.0.kill().unwrap();
     first.0.wait().unwrap();
@@ -237,10 +241,7 @@ async fn managers_are_created_assigned_listed_and_revoked_from_the_command_line(
     let dir = tempfile::tempdir().unwrap();
     let twilio = FakeTwilio::start().await;
     let smtp = SmtpSink::start();
-    let mut config = test_config(&dir, &twilio, smtp.port);
-    config.database.url = fresh_database_url(&dir).await;
-    let path = write_config(dir.path(), &config);
-    let service = service_token(&path);
+    let (_, path, service) = set_up(&dir, &twilio, smtp.port).await;
     let (_server, url, _log) = serve(&path);
     assert_eq!(call(&url, &service, reqwest::Method::PUT, "/v1/contracts/C-1", json!({"name": "Acme"})).await.0, 201);
 
