@@ -137,8 +137,12 @@ impl HandOver {
     pub fn hand(&self, app: &Arc<App>, sms: Handed) {
         if !self.open.load(Ordering::Relaxed) {
             defer(app, sms.id, "the outbox worker is stopping");
-        } else if let Err(refused) = self.tx.try_send(sms) {
-            defer(app, refused.into_inner().id, "the outbox worker's queue is full");
+            return;
+        }
+        match self.tx.try_send(sms) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(sms)) => defer(app, sms.id, "the outbox worker's queue is full"),
+            Err(mpsc::error::TrySendError::Closed(sms)) => defer(app, sms.id, "the outbox worker is stopping"),
         }
     }
 
