@@ -22,7 +22,7 @@ const WRITER_JOBS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 // A histogram holds as many buckets as the longest list of bounds.
 const _: () = assert!(WRITER_SECONDS.len() <= BUCKETS.len() && WRITER_JOBS.len() <= BUCKETS.len());
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Histogram {
     /// Observations at or below each bound (not yet cumulative).
     buckets: [u64; BUCKETS.len()],
@@ -58,18 +58,12 @@ impl Histogram {
 /// batches: how long each took (begin to commit), how many jobs it held,
 /// and how long its oldest job had waited for it. Shared between the
 /// writer's thread and `/metrics`.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct WriterStats {
     inner: Mutex<WriterInner>,
 }
 
-impl std::fmt::Debug for WriterStats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriterStats").finish_non_exhaustive()
-    }
-}
-
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct WriterInner {
     batch: Histogram,
     jobs: Histogram,
@@ -135,18 +129,12 @@ const _: () = assert!(SQLITE_SECONDS.len() <= BUCKETS.len());
 /// and how long each WAL restart's checkpoint held the writer (between two
 /// batches; the new WAL header's sync comes in the next commit). None for
 /// PostgreSQL and in-memory databases.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct SqliteStats {
     inner: Mutex<SqliteInner>,
 }
 
-impl std::fmt::Debug for SqliteStats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStats").finish_non_exhaustive()
-    }
-}
-
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct SqliteInner {
     sync: Histogram,
     restart: Histogram,
