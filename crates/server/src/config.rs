@@ -344,13 +344,19 @@ impl Config {
             if t.account_sid.is_empty() {
                 return Err(invalid("sms.twilio.account_sid", "is required when sms.provider = \"twilio\""));
             }
+            // It goes into the request's path: letters and digits only.
+            if !t.account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(invalid("sms.twilio.account_sid", "must be letters and digits, like AC0123…"));
+            }
             if t.auth_token.is_empty() {
                 return Err(invalid("sms.twilio.auth_token", "is required when sms.provider = \"twilio\""));
             }
             if !(t.from.starts_with('+') && t.from.len() > 1 && t.from[1..].bytes().all(|b| b.is_ascii_digit())) {
                 return Err(invalid("sms.twilio.from", "must be an E.164 number like +15005550006"));
             }
-            if !(t.base_url.starts_with("https://") || t.base_url.starts_with("http://")) {
+            if !(t.base_url.starts_with("https://") || t.base_url.starts_with("http://"))
+                || reqwest::Url::parse(&t.base_url).is_err()
+            {
                 return Err(invalid("sms.twilio.base_url", "must be an http(s) URL"));
             }
         }
@@ -494,6 +500,25 @@ mod tests {
         assert!(err.to_string().starts_with("server.listen:"), "{err}");
         let err = Config::load(None, env(&[("TOLLGATE_SMS__PROVIDER", "twilio")])).unwrap_err();
         assert!(err.to_string().starts_with("sms.twilio.account_sid:"), "{err}");
+        // Both go into the provider's URL, checked at start rather than at
+        // every send.
+        let twilio = |sid: &str, base: &str| {
+            Config::load(
+                None,
+                env(&[
+                    ("TOLLGATE_SMS__PROVIDER", "twilio"),
+                    ("TOLLGATE_SMS__TWILIO__ACCOUNT_SID", sid),
+                    ("TOLLGATE_SMS__TWILIO__AUTH_TOKEN", "secret"),
+                    ("TOLLGATE_SMS__TWILIO__FROM", "+15005550006"),
+                    ("TOLLGATE_SMS__TWILIO__BASE_URL", base),
+                ]),
+            )
+        };
+        assert!(twilio("AC0123456789abcdef", "https://api.twilio.com").is_ok());
+        let err = twilio("AC01/../x", "https://api.twilio.com").unwrap_err();
+        assert!(err.to_string().starts_with("sms.twilio.account_sid: must be letters and digits"), "{err}");
+        let err = twilio("AC0123", "https://api twilio.com").unwrap_err();
+        assert!(err.to_string().starts_with("sms.twilio.base_url:"), "{err}");
         let err = Config::load(None, env(&[("TOLLGATE_DATABASE__URL", "mysql://x")])).unwrap_err();
         assert!(err.to_string().starts_with("database.url:"), "{err}");
         // A lease beyond a day would overflow the clock's arithmetic.

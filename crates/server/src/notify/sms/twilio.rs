@@ -5,14 +5,19 @@
 
 use crate::config::TwilioConfig;
 use crate::notify::DeliveryError;
+use base64::Engine as _;
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use serde::Deserialize;
 use std::time::Duration;
 
 pub struct Twilio {
     client: reqwest::Client,
-    url: String,
-    account_sid: String,
-    auth_token: String,
+    /// Parsed once: a base URL or account SID that does not make a URL is
+    /// refused at start, not at every send.
+    url: reqwest::Url,
+    /// `Basic base64(sid:token)`, made once and marked sensitive (never
+    /// printed by the HTTP stack's debug output).
+    authorization: HeaderValue,
     from: String,
 }
 
@@ -33,24 +38,29 @@ impl Twilio {
             .timeout(Duration::from_secs(config.timeout_secs.max(1)))
             .build()
             .map_err(|e| format!("sms.twilio: cannot build an HTTP client: {e}"))?;
-        Ok(Self {
-            client,
-            url: format!(
-                "{}/2010-04-01/Accounts/{}/Messages.json",
-                config.base_url.trim_end_matches('/'),
-                config.account_sid
-            ),
-            account_sid: config.account_sid.clone(),
-            auth_token: config.auth_token.expose().to_owned(),
-            from: config.from.clone(),
-        })
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            config.base_url.trim_end_matches('/'),
+            config.account_sid
+        );
+        let url = reqwest::Url::parse(&url)
+            .map_err(|e| format!("sms.twilio: base_url and account_sid do not make a URL ({e})"))?;
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            config.account_sid,
+            config.auth_token.expose()
+        ));
+        let mut authorization = HeaderValue::from_str(&format!("Basic {credentials}"))
+            .map_err(|_| "sms.twilio: account_sid and auth_token do not make an Authorization header".to_owned())?;
+        authorization.set_sensitive(true);
+        Ok(Self { client, url, authorization, from: config.from.clone() })
     }
 
     pub async fn send(&self, to: &str, body: &str) -> Result<String, DeliveryError> {
         let response = self
             .client
-            .post(&self.url)
-            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .post(self.url.clone())
+            .header(AUTHORIZATION, self.authorization.clone())
             .form(&[("To", to), ("From", self.from.as_str()), ("Body", body)])
             .send()
             .await
