@@ -285,21 +285,18 @@ async fn deliver_handed(
     // given back.
     let timeout_ms = i64::try_from(app.config.sms.twilio.timeout_secs.max(1).saturating_mul(1000)).unwrap_or(i64::MAX);
     let mut stopping = false;
+    // The shutdown's sender dropped (the server gone without `stop`).
+    let mut gone = false;
     loop {
-        if !stopping && *shutdown.borrow() {
+        if !stopping && (gone || *shutdown.borrow()) {
             stopping = true;
             app.outbox_hand_over.close();
             rx.close();
         }
         let sms = tokio::select! {
             sms = rx.recv() => sms,
-            // A dropped sender (the server gone without `stop`) stops too.
             changed = shutdown.changed(), if !stopping => {
-                if changed.is_err() {
-                    stopping = true;
-                    app.outbox_hand_over.close();
-                    rx.close();
-                }
+                gone = changed.is_err();
                 continue;
             }
         };

@@ -165,12 +165,6 @@ pub async fn mark_failed(c: &mut Conn, id: &str, attempts: i64, error: &str, now
     record(c, Engine::of(c), &[Attempt { id: id.to_owned(), attempts, outcome, now }]).await
 }
 
-/// Records many delivery results with one UPDATE per 200 rows (a batch of
-/// deliveries is one round trip, and on SQLite's single writer one short
-/// transaction instead of one per message). Per row, exactly what the
-/// three outcomes mean: `sent` sets the provider id and `sent_at`; a retry
-/// keeps the row `queued` with its text and moves `next_attempt_at`;
-/// `sent` and `failed` erase the text; every row loses its lease.
 /// Gives back the lease a row was queued with (a login code's SMS that its
 /// instance's worker could not take): due at `now`, for any worker's next
 /// claim. Only a row never tried.
@@ -188,6 +182,12 @@ pub(crate) fn release_direct(c: &rusqlite::Connection, id: &str, now: i64) -> ru
 const RELEASE: &str = "UPDATE notifications SET claimed_until = NULL, next_attempt_at = $1 \
      WHERE id = $2 AND status = 'queued' AND attempts = 0";
 
+/// Records many delivery results with one UPDATE per 200 rows (a batch of
+/// deliveries is one round trip, and on SQLite's single writer one short
+/// transaction instead of one per message). Per row, exactly what the
+/// three outcomes mean: `sent` sets the provider id and `sent_at`; a retry
+/// keeps the row `queued` with its text and moves `next_attempt_at`;
+/// `sent` and `failed` erase the text; every row loses its lease.
 pub async fn record(c: &mut Conn, engine: Engine, attempts: &[Attempt]) -> sqlx::Result<()> {
     for chunk in attempts.chunks(200) {
         let sql = record_sql(engine, chunk.len());
