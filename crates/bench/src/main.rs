@@ -21,12 +21,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark driver: fail loudly
 
-use axum::extract::State;
-use axum::routing::post;
-use axum::{Form, Json, Router};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,48 +46,194 @@ type Inbox = Arc<Mutex<HashMap<String, Vec<String>>>>;
 /// SMS the Twilio-shaped endpoint has taken, all phones.
 static SMS_TAKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-async fn twilio(
-    State(inbox): State<Inbox>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> (axum::http::StatusCode, Json<Value>) {
-    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
-    let body = get("Body");
-    let code: String =
-        body.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() >= 6).unwrap_or_default().to_owned();
-    inbox.lock().unwrap().entry(get("To")).or_default().push(code);
-    SMS_TAKEN.fetch_add(1, Ordering::Relaxed);
-    (axum::http::StatusCode::CREATED, Json(json!({"sid": "SM0", "status": "queued"})))
-}
-
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    urls: Arc<Vec<String>>,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, i: usize, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let url = &self.urls[i % self.urls.len()];
-        let res = self.http.request(method, format!("{url}{path}")).bearer_auth(&self.token).json(&body).send().await;
-        match res {
-            Ok(res) => {
-                let status = res.status().as_u16();
-                (status, res.json().await.unwrap_or(Value::Null))
+/// The Twilio-shaped endpoint: `POST /2010-04-01/Accounts/{sid}/Messages.json`
+/// with form fields `To` and `Body`; answers `201` and a message SID. The
+/// servers' SMS client checks the rest (see the API tests' fake).
+async fn twilio(inbox: Inbox, request: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let path = request.uri().path();
+    if request.method() != Method::POST
+        || !(path.starts_with("/2010-04-01/Accounts/") && path.ends_with("/Messages.json"))
+    {
+        return Ok(answer(StatusCode::NOT_FOUND, r#"{"code":20404,"message":"not found"}"#));
+    }
+    let form = request.into_body().collect().await?.to_bytes();
+    let (mut to, mut code) = (String::new(), String::new());
+    for (name, value) in form_urlencoded::parse(&form) {
+        match &*name {
+            "To" => to = value.into_owned(),
+            "Body" => {
+                code =
+                    value.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() >= 6).unwrap_or_default().to_owned()
             }
-            Err(e) => (0, json!({ "error": e.to_string() })),
+            _ => {}
         }
     }
+    inbox.lock().unwrap().entry(to).or_default().push(code);
+    SMS_TAKEN.fetch_add(1, Ordering::Relaxed);
+    Ok(answer(StatusCode::CREATED, r#"{"sid":"SM0","status":"queued"}"#))
+}
+
+fn answer(status: StatusCode, json: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(json.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Serves the Twilio-shaped endpoint on `listener`, one task per connection.
+async fn serve_twilio(listener: tokio::net::TcpListener, inbox: Inbox) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let inbox = Arc::clone(&inbox);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| twilio(Arc::clone(&inbox), request));
+            // A server that closes its connection mid-request is not this
+            // endpoint's concern.
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// One server instance: its address, and its idle keep-alive connections.
+struct Target {
+    addr: SocketAddr,
+    host: HeaderValue,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+}
+
+/// The API client. The load generator shares the servers' cores, so its
+/// own cost per request is kept small: each request takes an idle
+/// HTTP/1 connection to its instance (or opens one), sends an
+/// origin-form request with ready-made headers, and gives the connection
+/// back — no URL parsing, redirect handling or connection pool per
+/// request, which reqwest's client did (a quarter of this program's CPU at
+/// 5,000 challenges a second, docs/BENCHMARKS.md).
+#[derive(Clone)]
+struct Api {
+    targets: Arc<Vec<Target>>,
+    authorization: HeaderValue,
 }
 
 impl Api {
-    /// `POST /v1/logins`, timed; a decision other than `expect` counts as
-    /// status 600.
-    async fn login(&self, i: usize, body: Value, expect: &str) -> (u16, Duration) {
-        let t = Instant::now();
-        let (s, b) = self.call(i, reqwest::Method::POST, "/v1/logins", body).await;
-        (if b["decision"] == expect { s } else { 600 }, t.elapsed())
+    fn new(urls: &str, token: &str) -> Self {
+        let targets = urls
+            .split(',')
+            .map(|url| {
+                let host = url.strip_prefix("http://").unwrap_or_else(|| panic!("--url {url}: only http:// is driven"));
+                let host = host.trim_end_matches('/');
+                let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
+                    .unwrap_or_else(|e| panic!("--url {url}: {e}"))
+                    .next()
+                    .unwrap_or_else(|| panic!("--url {url}: no address"));
+                Target { addr, host: HeaderValue::from_str(host).unwrap(), idle: Mutex::new(Vec::new()) }
+            })
+            .collect();
+        let authorization = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+        Self { targets: Arc::new(targets), authorization }
     }
+
+    fn instances(&self) -> usize {
+        self.targets.len()
+    }
+
+    /// Opens connections until each instance has `n` idle ones, so that
+    /// no phase times the opening of its clients' connections.
+    async fn warm(&self, n: usize) {
+        for target in self.targets.iter() {
+            let missing = n.saturating_sub(target.idle.lock().unwrap().len());
+            let mut opened = tokio::task::JoinSet::new();
+            for _ in 0..missing {
+                opened.spawn(connect(target.addr));
+            }
+            while let Some(conn) = opened.join_next().await {
+                let conn = conn.unwrap().unwrap_or_else(|e| panic!("{}: {e}", target.addr));
+                target.idle.lock().unwrap().push(conn);
+            }
+        }
+    }
+
+    /// Sends `body` (JSON) to instance `i` (modulo their number): the
+    /// status, and the body as JSON (`Null` if it is not). Status 0: the
+    /// request failed on the way (the body says why).
+    async fn call(&self, i: usize, method: Method, path: &str, body: &Value) -> (u16, Value) {
+        let (status, bytes) = self.send(i, method, path, serde_json::to_vec(body).unwrap()).await;
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// `call` with a ready body, answering the raw one.
+    async fn send(&self, i: usize, method: Method, path: &str, body: Vec<u8>) -> (u16, Bytes) {
+        let target = &self.targets[i % self.targets.len()];
+        let idle = target.idle.lock().unwrap().pop();
+        let mut conn = match idle {
+            Some(conn) if !conn.is_closed() => conn,
+            _ => match connect(target.addr).await {
+                Ok(conn) => conn,
+                Err(e) => return failed(&e),
+            },
+        };
+        if let Err(e) = conn.ready().await {
+            return failed(&e);
+        }
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = method;
+        *request.uri_mut() = path.parse().unwrap();
+        let headers = request.headers_mut();
+        headers.insert(HOST, target.host.clone());
+        headers.insert(AUTHORIZATION, self.authorization.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let response = match conn.send_request(request).await {
+            Ok(response) => response,
+            Err(e) => return failed(&e),
+        };
+        let status = response.status().as_u16();
+        let body = match response.into_body().collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(e) => return failed(&e),
+        };
+        target.idle.lock().unwrap().push(conn);
+        (status, body)
+    }
+}
+
+/// Opens a keep-alive HTTP/1 connection; its driver runs as a task.
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        // Ends when the connection closes; a request on it then fails.
+        let _ = conn.await;
+    });
+    Ok(send)
+}
+
+fn failed(error: &dyn std::fmt::Display) -> (u16, Bytes) {
+    (0, Bytes::from(json!({ "error": error.to_string() }).to_string()))
+}
+
+/// The part of a login's answer the phases check.
+#[derive(serde::Deserialize)]
+struct Decision<'a> {
+    #[serde(borrow)]
+    decision: &'a str,
+}
+
+impl Api {
+    /// `POST /v1/logins` of `body` (JSON), timed; a decision other than
+    /// `expect` counts as status 600.
+    async fn login(&self, i: usize, body: String, expect: &str) -> (u16, Duration) {
+        let t = Instant::now();
+        let (s, b) = self.send(i, Method::POST, "/v1/logins", body.into_bytes()).await;
+        let decided = serde_json::from_slice::<Decision>(&b).is_ok_and(|d| d.decision == expect);
+        (if (200..300).contains(&s) && !decided { 600 } else { s }, t.elapsed())
+    }
+}
+
+/// A login's JSON body. The bench's ids, addresses and devices are
+/// letters, digits, dots and dashes: nothing to escape.
+fn login_body(user: &str, ip: &str, device: &str) -> String {
+    format!(r#"{{"user_id":"{user}","ip":"{ip}","device_id":"{device}"}}"#)
 }
 
 fn phone(i: usize) -> String {
@@ -248,7 +398,6 @@ async fn main() -> std::process::ExitCode {
         println!("{USAGE}");
         return std::process::ExitCode::SUCCESS;
     }
-    let urls: Vec<String> = arg("--url", "http://127.0.0.1:8080").split(',').map(str::to_owned).collect();
     let token = arg("--token", "");
     if token.is_empty() {
         eprintln!("tollgate-bench: --token: a service token is required\n{USAGE}");
@@ -266,13 +415,10 @@ async fn main() -> std::process::ExitCode {
         r => Some(r.parse().unwrap()),
     };
     let inbox: Inbox = Arc::default();
-    let router =
-        Router::new().route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio)).with_state(Arc::clone(&inbox));
     let listener = tokio::net::TcpListener::bind(arg("--twilio", "127.0.0.1:9099")).await.unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(serve_twilio(listener, Arc::clone(&inbox)));
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
-    let api = Api { http, urls: Arc::new(urls), token };
+    let api = Api::new(&arg("--url", "http://127.0.0.1:8080"), &token);
     // Users 0..users for allow/challenge (picked at random); users+0 ..
     // users+clients each belong to one verify client (their SMS count is
     // known, whatever the other phases' outbox still delivers).
@@ -281,8 +427,7 @@ async fn main() -> std::process::ExitCode {
 
     // Users with 2FA on, enabled from 203.0.113.5 / d-home (so that is familiar).
     let seeded = Instant::now();
-    let (status, body) =
-        api.call(0, reqwest::Method::PUT, &format!("/v1/contracts/B-{run}"), json!({"name": "Bench"})).await;
+    let (status, body) = api.call(0, Method::PUT, &format!("/v1/contracts/B-{run}"), &json!({"name": "Bench"})).await;
     assert!(status == 200 || status == 201, "{status} {body}");
     let mut tasks = tokio::task::JoinSet::new();
     for shard in 0..50 {
@@ -291,16 +436,16 @@ async fn main() -> std::process::ExitCode {
             for i in (shard..seed_users).step_by(50) {
                 let uid = format!("b{run}-{i}");
                 let user = json!({"contract_id": format!("B-{run}"), "email": format!("{uid}@bench.test"), "display_name": "Bench"});
-                let (s, b) = api.call(i, reqwest::Method::PUT, &format!("/v1/users/{uid}"), user).await;
+                let (s, b) = api.call(i, Method::PUT, &format!("/v1/users/{uid}"), &user).await;
                 assert!(s == 200 || s == 201, "{s} {b}");
                 let before = inbox.lock().unwrap().get(&phone(i)).map_or(0, Vec::len);
                 let enable = json!({"phone": phone(i), "ip": "203.0.113.5", "device_id": "d-home"});
-                let (s, b) = api.call(i, reqwest::Method::POST, &format!("/v1/users/{uid}/two-factor/enable"), enable).await;
+                let (s, b) = api.call(i, Method::POST, &format!("/v1/users/{uid}/two-factor/enable"), &enable).await;
                 assert_eq!(s, 202, "{b}");
                 let flow = b["flow_id"].as_str().unwrap().to_owned();
                 let code = wait_code(&inbox, &phone(i), before + 1).await;
                 let confirm = json!({"code": code, "ip": "203.0.113.5", "device_id": "d-home"});
-                let (s, b) = api.call(i, reqwest::Method::POST, &format!("/v1/flows/{flow}/confirm"), confirm).await;
+                let (s, b) = api.call(i, Method::POST, &format!("/v1/flows/{flow}/confirm"), &confirm).await;
                 assert_eq!(s, 200, "{b}");
             }
         });
@@ -311,34 +456,29 @@ async fn main() -> std::process::ExitCode {
     println!(
         "seeded {seed_users} users with 2FA in {:.1} s; {} instance(s), {clients} clients, {secs} s per phase",
         seeded.elapsed().as_secs_f64(),
-        api.urls.len()
+        api.instances()
     );
 
+    api.warm(clients).await;
     for name in phases.split(',') {
         let (api, run, inbox) = (api.clone(), run.clone(), Arc::clone(&inbox));
         let sms_before = SMS_TAKEN.load(Ordering::Relaxed);
         let mut report = match name {
             // A familiar IP and device: allowed (lookups + an audit event).
-            "allow" => {
-                phase(name, clients, secs, rate, move |client, n| {
-                    let api = api.clone();
-                    let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
-                    async move {
-                        let body = json!({"user_id": uid, "ip": "203.0.113.5", "device_id": "d-home"});
-                        api.login(client + n as usize, body, "allow").await
-                    }
-                })
-                .await
-            }
+            "allow" => phase(name, clients, secs, rate, move |client, n| {
+                let api = api.clone();
+                let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
+                async move { api.login(client + n as usize, login_body(&uid, "203.0.113.5", "d-home"), "allow").await }
+            })
+            .await,
             // A new IP and device: a challenge, a code sent (an SMS queued).
             "challenge" => {
                 phase(name, clients, secs, rate, move |client, n| {
                     let api = api.clone();
                     let uid = format!("b{run}-{}", rand::thread_rng().gen_range(0..users));
                     async move {
-                        let ip = format!("198.51.{}.{}", n % 250, client % 250);
-                        let body = json!({"user_id": uid, "ip": ip, "device_id": format!("d-{client}-{n}")});
-                        api.login(client + n as usize, body, "challenge").await
+                        let (ip, device) = (format!("198.51.{}.{}", n % 250, client % 250), format!("d-{client}-{n}"));
+                        api.login(client + n as usize, login_body(&uid, &ip, &device), "challenge").await
                     }
                 })
                 .await
@@ -358,8 +498,7 @@ async fn main() -> std::process::ExitCode {
                         } else {
                             ("203.0.113.5".to_owned(), "d-home".to_owned(), "allow")
                         };
-                        let body = json!({"user_id": uid, "ip": ip, "device_id": device});
-                        api.login(client + n as usize, body, expect).await
+                        api.login(client + n as usize, login_body(&uid, &ip, &device), expect).await
                     }
                 })
                 .await
@@ -376,7 +515,7 @@ async fn main() -> std::process::ExitCode {
                     async move {
                         let ip = format!("192.0.{}.{}", n % 250, client % 250);
                         let body = json!({"user_id": uid, "ip": ip, "device_id": format!("v-{client}-{n}")});
-                        let (s, b) = api.call(client, reqwest::Method::POST, "/v1/logins", body).await;
+                        let (s, b) = api.call(client, Method::POST, "/v1/logins", &body).await;
                         if s != 200 || b["decision"] != "challenge" {
                             return (if s == 200 { 600 } else { s }, Duration::ZERO);
                         }
@@ -390,7 +529,7 @@ async fn main() -> std::process::ExitCode {
                         let code = wait_code(&inbox, &phone(users + client), nth).await;
                         let path = format!("/v1/challenges/{challenge}/verify");
                         let t = Instant::now();
-                        let (s, _) = api.call(client + 1, reqwest::Method::POST, &path, json!({"code": code})).await;
+                        let (s, _) = api.call(client + 1, Method::POST, &path, &json!({"code": code})).await;
                         (s, t.elapsed())
                     }
                 })
