@@ -83,7 +83,15 @@ fn answer(status: StatusCode, json: &'static str) -> Response<Full<Bytes>> {
 /// Serves the Twilio-shaped endpoint on `listener`, one task per connection.
 async fn serve_twilio(listener: tokio::net::TcpListener, inbox: Inbox) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of descriptors, say: say so, and do not spin.
+            Err(e) => {
+                eprintln!("tollgate-bench: the SMS endpoint cannot accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let inbox = Arc::clone(&inbox);
         tokio::spawn(async move {
