@@ -85,7 +85,8 @@ async fn serve_twilio(listener: tokio::net::TcpListener, inbox: Inbox) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
-            // Out of descriptors, say: say so, and do not spin.
+            // An accept that fails (out of descriptors, say) is reported,
+            // and the loop waits instead of spinning.
             Err(e) => {
                 eprintln!("tollgate-bench: the SMS endpoint cannot accept: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -101,6 +102,13 @@ async fn serve_twilio(listener: tokio::net::TcpListener, inbox: Inbox) {
             let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
+}
+
+/// The part of a login's answer the phases check.
+#[derive(serde::Deserialize)]
+struct Decision<'a> {
+    #[serde(borrow)]
+    decision: &'a str,
 }
 
 /// One server instance: its address, and its idle keep-alive connections.
@@ -202,6 +210,15 @@ impl Api {
         target.idle.lock().unwrap().push(conn);
         (status, body)
     }
+
+    /// `POST /v1/logins` of `body` (JSON), timed; a decision other than
+    /// `expect` counts as status 600.
+    async fn login(&self, i: usize, body: String, expect: &str) -> (u16, Duration) {
+        let t = Instant::now();
+        let (s, b) = self.send(i, Method::POST, "/v1/logins", body.into_bytes()).await;
+        let decided = serde_json::from_slice::<Decision>(&b).is_ok_and(|d| d.decision == expect);
+        (if (200..300).contains(&s) && !decided { 600 } else { s }, t.elapsed())
+    }
 }
 
 /// Opens a keep-alive HTTP/1 connection; its driver runs as a task.
@@ -218,24 +235,6 @@ async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, Box<dyn s
 
 fn failed(error: &dyn std::fmt::Display) -> (u16, Bytes) {
     (0, Bytes::from(json!({ "error": error.to_string() }).to_string()))
-}
-
-/// The part of a login's answer the phases check.
-#[derive(serde::Deserialize)]
-struct Decision<'a> {
-    #[serde(borrow)]
-    decision: &'a str,
-}
-
-impl Api {
-    /// `POST /v1/logins` of `body` (JSON), timed; a decision other than
-    /// `expect` counts as status 600.
-    async fn login(&self, i: usize, body: String, expect: &str) -> (u16, Duration) {
-        let t = Instant::now();
-        let (s, b) = self.send(i, Method::POST, "/v1/logins", body.into_bytes()).await;
-        let decided = serde_json::from_slice::<Decision>(&b).is_ok_and(|d| d.decision == expect);
-        (if (200..300).contains(&s) && !decided { 600 } else { s }, t.elapsed())
-    }
 }
 
 /// A login's JSON body. The bench's ids, addresses and devices are
