@@ -17,7 +17,8 @@
 //! Without `--rate` every client sends as fast as it is answered (closed
 //! loop: the maximum rate). With `--rate R` the allow, challenge and mix phases
 //! send R requests per second in all (open loop) and latencies count from
-//! when each request was due.
+//! when each request was due (or was sent, if that was earlier: see
+//! `phase`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark driver: fail loudly
 
@@ -265,6 +266,9 @@ struct Report {
     /// Per answered request: when it was sent (or due), from the phase's
     /// start, and its latency.
     latencies: Vec<(Duration, Duration)>,
+    /// Open loop: per answered request, how long after it was due the
+    /// generator sent it (zero if early); part of its latency.
+    lags: Vec<Duration>,
     secs: f64,
 }
 
@@ -296,6 +300,17 @@ impl Report {
             pct(1.0),
             self.errors
         );
+        if !self.lags.is_empty() {
+            self.lags.sort_unstable();
+            let lag = |p: f64| quantile(&self.lags, p);
+            println!(
+                "{:<10} sent late by p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms (counted in the latency above)",
+                self.name,
+                lag(0.50),
+                lag(0.99),
+                lag(1.0)
+            );
+        }
         if series {
             println!(
                 "{:<10} p90 {:.2} ms   p95 {:.2} ms   p99.9 {:.2} ms",
@@ -321,6 +336,18 @@ impl Report {
     }
 }
 
+/// The resolution of tokio's timer.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// One client's share of a phase's `Report`.
+#[derive(Default)]
+struct Tally {
+    ok: u64,
+    errors: HashMap<u16, u64>,
+    latencies: Vec<(Duration, Duration)>,
+    lags: Vec<Duration>,
+}
+
 /// Runs `clients` loops of `step` for `secs`; `step` returns the status and
 /// the latency of the request being measured.
 ///
@@ -331,7 +358,12 @@ impl Report {
 /// second on a fixed schedule (each client one every `clients / r`
 /// seconds); a request's latency is counted from the time it was *due*, so
 /// a server that falls behind is charged for the wait (no coordinated
-/// omission).
+/// omission). Tokio's timer fires on whole-millisecond ticks, so a client
+/// asks to be woken one tick early: a request then goes out within about a
+/// tick of its due time, either side, instead of 0-1 ms late every time.
+/// One sent early is timed from when it was sent; one sent late from when
+/// it was due, its lateness (the tick, the wait for a core) included and
+/// reported (`sent late by`).
 async fn phase<F, Fut>(name: &str, clients: usize, secs: u64, rate: Option<f64>, step: F) -> Report
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
@@ -345,7 +377,7 @@ where
     for client in 0..clients {
         let (stop, step) = (Arc::clone(&stop), Arc::clone(&step));
         tasks.spawn(async move {
-            let mut out = (0u64, HashMap::<u16, u64>::new(), Vec::new());
+            let mut out = Tally::default();
             let mut n = 0;
             // Clients start spread over one interval.
             let mut due = interval.map(|i| started + i.mul_f64(client as f64 / clients as f64));
@@ -354,11 +386,12 @@ where
                 let sent = due.unwrap_or_else(Instant::now);
                 let lag = match (due, interval) {
                     (Some(at), Some(every)) => {
-                        tokio::time::sleep_until(at.into()).await;
+                        tokio::time::sleep_until(at.checked_sub(TIMER_TICK).unwrap_or(at).into()).await;
                         if stop.load(Ordering::Relaxed) {
                             break;
                         }
                         due = Some(at + every);
+                        // Zero when sent early.
                         at.elapsed()
                     }
                     _ => Duration::ZERO,
@@ -367,10 +400,13 @@ where
                 let took = took + lag;
                 n += 1;
                 if (200..300).contains(&status) {
-                    out.0 += 1;
-                    out.2.push((sent.saturating_duration_since(started), took));
+                    out.ok += 1;
+                    out.latencies.push((sent.saturating_duration_since(started), took));
+                    if interval.is_some() {
+                        out.lags.push(lag);
+                    }
                 } else {
-                    *out.1.entry(status).or_default() += 1;
+                    *out.errors.entry(status).or_default() += 1;
                 }
             }
             out
@@ -378,14 +414,22 @@ where
     }
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut report = Report { name: name.to_owned(), ok: 0, errors: HashMap::new(), latencies: Vec::new(), secs: 0.0 };
+    let mut report = Report {
+        name: name.to_owned(),
+        ok: 0,
+        errors: HashMap::new(),
+        latencies: Vec::new(),
+        lags: Vec::new(),
+        secs: 0.0,
+    };
     while let Some(done) = tasks.join_next().await {
-        let (ok, errors, latencies) = done.unwrap();
-        report.ok += ok;
-        for (k, v) in errors {
+        let tally = done.unwrap();
+        report.ok += tally.ok;
+        for (k, v) in tally.errors {
             *report.errors.entry(k).or_default() += v;
         }
-        report.latencies.extend(latencies);
+        report.latencies.extend(tally.latencies);
+        report.lags.extend(tally.lags);
     }
     report.secs = started.elapsed().as_secs_f64();
     report
