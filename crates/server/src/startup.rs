@@ -1,5 +1,6 @@
 //! Building and running the server: bind (port 0 in tests), serve, deliver
-//! the outbox, and stop gracefully — in-flight requests and deliveries are
+//! the outbox, delete what is kept only for a while (`service::retention`),
+//! and stop gracefully — in-flight requests and deliveries are
 //! finished before the process ends.
 
 use crate::app::{App, StartError};
@@ -7,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::notify::{self, Deliverers};
 use crate::routes;
+use crate::service::retention;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -18,6 +20,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     worker: JoinHandle<()>,
+    retention: JoinHandle<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,9 +53,10 @@ impl Server {
                 })
                 .await
         });
+        let retention = tokio::spawn(retention::run(Arc::clone(&app), rx.clone()));
         let worker = tokio::spawn(notify::run_worker(Arc::clone(&app), deliverers, rx));
         tracing::info!(%addr, "listening on http://{addr}");
-        Ok(Self { addr, app, shutdown, http, worker })
+        Ok(Self { addr, app, shutdown, http, worker, retention })
     }
 
     pub fn url(&self) -> String {
@@ -67,6 +71,7 @@ impl Server {
             tracing::error!(%error, "http server ended with an error");
         }
         let _ = self.worker.await;
+        let _ = self.retention.await;
         self.app.store.close().await;
         tracing::info!("stopped");
     }

@@ -8,6 +8,7 @@ pub mod flows;
 pub mod logins;
 pub mod messages;
 pub mod provision;
+pub mod retention;
 
 use crate::app::App;
 use crate::clock::from_ms;

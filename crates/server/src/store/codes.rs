@@ -285,6 +285,24 @@ pub async fn recent_sends(c: &mut Conn, digest: &str, since: i64) -> sqlx::Resul
         .await
 }
 
+/// Deletes up to `limit` sends made at or before `up_to` (ms), the rows a
+/// send limit whose window starts at `up_to` no longer counts
+/// (`recent_sends` counts those after it). Returns how many went. No index
+/// on `sent_at` is needed: the table is read in the order it was written
+/// (SQLite's rowid, PostgreSQL's heap), so the oldest rows come first.
+pub async fn prune_sends(c: &mut Conn, engine: Engine, up_to: i64, limit: i64) -> sqlx::Result<u64> {
+    let sql = match engine {
+        Engine::Sqlite => {
+            "DELETE FROM code_sends WHERE rowid IN (SELECT rowid FROM code_sends WHERE sent_at <= $1 LIMIT $2)"
+        }
+        Engine::Postgres => {
+            "DELETE FROM code_sends WHERE ctid = ANY(ARRAY(SELECT ctid FROM code_sends WHERE sent_at <= $1 LIMIT $2))"
+        }
+    };
+    let done = sqlx::query(sql).bind(up_to).bind(limit).execute(c).await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn record_send(c: &mut Conn, digest: &str, now: i64) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO code_sends (phone_digest, sent_at) VALUES ($1, $2)")
         .bind(digest)

@@ -116,6 +116,38 @@ async fn the_sixth_code_to_one_number_in_ten_minutes_is_refused() {
 }
 
 #[tokio::test]
+async fn sends_past_the_limits_window_are_deleted_and_the_limit_counts_the_rest() {
+    let app = TestApp::start().await;
+    let sends = "SELECT COUNT(*) FROM code_sends";
+    app.user_with_2fa("u-1", PHONE).await; // send 1
+    for _ in 0..3 {
+        challenge(&app).await; // sends 2..4
+    }
+    assert_eq!(app.scalar_i64(sends).await, 4);
+    // Nothing is past the 10-minute window yet.
+    assert_eq!(app.server.app.prune_code_sends(2).await.unwrap(), 0);
+    assert_eq!(app.scalar_i64(sends).await, 4);
+
+    // Ten minutes on, the first four no longer count.
+    app.advance(time::Duration::minutes(10)).await;
+    challenge(&app).await; // send 5, the only one in the window
+                           // Two rows per transaction: 2 + 2, then a short one that ends it.
+    assert_eq!(app.server.app.prune_code_sends(2).await.unwrap(), 4);
+    assert_eq!(app.scalar_i64(sends).await, 1);
+
+    // The limit counts what is left: four more codes, then a refusal.
+    for _ in 0..4 {
+        challenge(&app).await;
+    }
+    app.post("/v1/logins", json!({"user_id": "u-1", "ip": "198.51.100.9", "device_id": "d-z"}))
+        .await
+        .problem(429, "rate_limited");
+    app.twilio.nth_to(PHONE, 9).await;
+    assert_eq!(app.server.app.prune_code_sends(1_000).await.unwrap(), 0);
+    assert_eq!(app.scalar_i64(sends).await, 5);
+}
+
+#[tokio::test]
 async fn twenty_consecutive_wrong_codes_lock_the_account_for_fifteen_minutes() {
     let app = TestApp::start().await;
     let email = app.user_with_2fa("u-1", PHONE).await;

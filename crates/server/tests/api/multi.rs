@@ -614,3 +614,31 @@ async fn a_whole_contract_disable_racing_enables_on_two_instances_changes_exactl
     assert!(verified.is_ok(), "{verified:?}");
     other.stop().await;
 }
+
+#[tokio::test]
+async fn two_instances_pruning_old_sends_at_once_delete_each_row_once() {
+    if !needs_postgres("two_instances_pruning_old_sends_at_once_delete_each_row_once") {
+        return;
+    }
+    let (app, other) = pair(|_| {}).await;
+    let now = app.server.app.now_ms();
+    // 3,000 sends an hour old on 300 numbers, and 10 within the window.
+    let old: Vec<String> = (0..3_000).map(|i| format!("('digest-{}', {})", i % 300, now - 3_600_000 + i)).collect();
+    let pool = app.server.app.store.pool();
+    sqlx::query(&format!("INSERT INTO code_sends (phone_digest, sent_at) VALUES {}", old.join(", ")))
+        .execute(pool)
+        .await
+        .unwrap();
+    let recent: Vec<String> = (0..10).map(|i| format!("('digest-{i}', {})", now - 1_000)).collect();
+    sqlx::query(&format!("INSERT INTO code_sends (phone_digest, sent_at) VALUES {}", recent.join(", ")))
+        .execute(pool)
+        .await
+        .unwrap();
+
+    let (a, b) = tokio::join!(app.server.app.prune_code_sends(100), other.app.prune_code_sends(100));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a + b, 3_000, "{a} + {b}");
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM code_sends").await, 10);
+    assert_eq!(app.scalar_i64(&format!("SELECT COUNT(*) FROM code_sends WHERE sent_at = {}", now - 1_000)).await, 10);
+    other.stop().await;
+}
