@@ -14,14 +14,21 @@ use tokio::sync::watch;
 /// start.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
-/// Rows deleted per transaction: short enough that no other write waits
-/// long behind one (on SQLite they share the file's one writer).
-pub const PRUNE_CHUNK: i64 = 1_000;
+/// Rows deleted per transaction: few enough that no other write waits
+/// long behind one (on SQLite they share the file's one writer; each row
+/// also changes a leaf of the per-number index, so 1,000 at once held the
+/// login challenges' writes for tens of milliseconds: docs/BENCHMARKS.md).
+pub const PRUNE_CHUNK: i64 = 100;
+
+/// The pause between two transactions of a run, for the writes that
+/// waited. Still up to 10,000 rows a second.
+const PRUNE_PAUSE: Duration = Duration::from_millis(10);
 
 impl App {
     /// Deletes the record of every code sent before the send limit's
     /// window (`codes.send_window_secs` back from now): sends the limit no
-    /// longer counts. `chunk` rows per transaction. Returns how many went.
+    /// longer counts. `chunk` rows per transaction, `PRUNE_PAUSE` apart.
+    /// Returns how many went.
     ///
     /// A window raised at a restart counts only what is left: sends pruned
     /// under the shorter one are gone.
@@ -36,8 +43,7 @@ impl App {
             if done < u64::try_from(chunk).unwrap_or(0) {
                 return Ok(total);
             }
-            // Let the writes that waited go first.
-            tokio::task::yield_now().await;
+            tokio::time::sleep(PRUNE_PAUSE).await;
         }
     }
 }
