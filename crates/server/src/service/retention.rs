@@ -18,7 +18,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// long behind one (on SQLite they share the file's one writer; each row
 /// also changes a leaf of the per-number index, so 1,000 at once held the
 /// login challenges' writes for tens of milliseconds: docs/BENCHMARKS.md).
-pub const PRUNE_CHUNK: i64 = 100;
+const PRUNE_CHUNK: i64 = 100;
 
 /// The pause between two transactions of a run, for the writes that
 /// waited. Still up to 10,000 rows a second.

@@ -128,10 +128,11 @@ async fn sends_past_the_limits_window_are_deleted_and_the_limit_counts_the_rest(
     assert_eq!(app.server.app.prune_code_sends(2).await.unwrap(), 0);
     assert_eq!(app.scalar_i64(sends).await, 4);
 
-    // Ten minutes on, the first four no longer count.
+    // Ten minutes on, the first four no longer count; send 5 is the only
+    // one in the window. Two rows per transaction: 2 + 2, then a short
+    // one that ends the run.
     app.advance(time::Duration::minutes(10)).await;
-    challenge(&app).await; // send 5, the only one in the window
-                           // Two rows per transaction: 2 + 2, then a short one that ends it.
+    challenge(&app).await;
     assert_eq!(app.server.app.prune_code_sends(2).await.unwrap(), 4);
     assert_eq!(app.scalar_i64(sends).await, 1);
 
