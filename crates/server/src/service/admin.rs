@@ -240,8 +240,8 @@ impl App {
         let user = admin::user(&mut tx, &manager.id, id.as_str()).await?.ok_or_else(|| not_found_user(raw_id))?;
         let changed = users::clear_phone(&mut tx, &user.id, now_ms).await?;
         if changed {
+            // Pending challenges end at their answer (`logins::ensure_open`).
             codes::cancel_user_flows(&mut tx, &user.id, now_ms).await?;
-            codes::cancel_user_challenges(&mut tx, &user.id, now_ms).await?;
             users::touch_contract(&mut tx, &user.contract_id, now_ms).await?;
             self.record_manager_disables(&mut tx, manager, std::slice::from_ref(&user), &reason, None, now).await?;
         }

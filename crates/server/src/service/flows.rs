@@ -209,8 +209,8 @@ impl App {
                 )
             }
             FlowOutcome::Disabled => {
+                // Its pending challenges end at their answer (`logins::ensure_open`).
                 users::clear_phone(c, &user.id, now_ms).await?;
-                codes::cancel_user_challenges(c, &user.id, now_ms).await?;
                 let mail = messages::disabled(&self.config, user, actor, now);
                 ("two_factor.disabled", mail, json!({ "flow_id": flow.id }))
             }

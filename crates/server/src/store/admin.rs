@@ -147,19 +147,12 @@ pub async fn enabled_users(c: &mut Conn, contract_id: &str) -> sqlx::Result<Vec<
 }
 
 /// Turns 2FA off for every user of a contract, and cancels their open
-/// flows and pending challenges. Returns how many users changed.
+/// flows (their pending challenges end at their answer:
+/// `service::logins::ensure_open`). Returns how many users changed.
 pub async fn disable_contract(c: &mut Conn, contract_id: &str, now: i64) -> sqlx::Result<u64> {
     sqlx::query(
         "UPDATE flows SET step = 'cancelled', code_hash = NULL, updated_at = $2 \
          WHERE step NOT IN ('done', 'cancelled') AND user_id IN (SELECT id FROM users WHERE contract_id = $1)",
-    )
-    .bind(contract_id)
-    .bind(now)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query(
-        "UPDATE challenges SET status = 'cancelled', finished_at = $2, code_hash = NULL \
-         WHERE status = 'pending' AND user_id IN (SELECT id FROM users WHERE contract_id = $1)",
     )
     .bind(contract_id)
     .bind(now)

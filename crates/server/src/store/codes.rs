@@ -113,19 +113,6 @@ pub async fn finish_challenge(c: &mut Conn, id: &str, status: &str, now: i64) ->
     Ok(done.rows_affected() == 1)
 }
 
-/// Cancels every pending challenge of a user (2FA turned off).
-pub async fn cancel_user_challenges(c: &mut Conn, user_id: &str, now: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE challenges SET status = 'cancelled', finished_at = $2, code_hash = NULL \
-         WHERE user_id = $1 AND status = 'pending'",
-    )
-    .bind(user_id)
-    .bind(now)
-    .execute(c)
-    .await?;
-    Ok(done.rows_affected())
-}
-
 pub struct NewFlow<'a> {
     pub id: &'a str,
     pub user_id: &'a str,

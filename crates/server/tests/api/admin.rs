@@ -334,6 +334,10 @@ async fn disabling_a_whole_contract_changes_everyone_once() {
     let token = contract_of_three(&app).await;
     let before = get(&app, &token, "/v1/admin/contracts/C-9").await.ok(200).clone();
     assert_eq!(before["users_with_two_factor"], 3);
+    // A login of u-91's waits for its code.
+    let login = app.post("/v1/logins", json!({"user_id": "u-91", "ip": "198.51.100.7", "device_id": "d-x"})).await;
+    let challenge = login.ok(200)["challenge_id"].as_str().unwrap().to_owned();
+    let challenge_code = app.twilio.code_after("+447812000012", 1).await;
     app.advance(time::Duration::seconds(5)).await;
     let bad = post(&app, &token, "/v1/admin/contracts/C-9/two-factor/disable", json!({"reason": "  "})).await;
     bad.problem(400, "invalid_request");
@@ -357,6 +361,9 @@ async fn disabling_a_whole_contract_changes_everyone_once() {
     );
     let again = post(&app, &token, "/v1/admin/contracts/C-9/two-factor/disable", json!({"reason": "again"})).await;
     assert_eq!(again.ok(200)["disabled"], 0);
+    // Its code no longer opens anything.
+    let late = app.post(&format!("/v1/challenges/{challenge}/verify"), json!({"code": challenge_code})).await;
+    assert_eq!(late.problem(409, "flow_state").body["detail"], "this challenge is cancelled");
 }
 
 #[tokio::test]

@@ -130,6 +130,38 @@ async fn another_country_is_a_signal_when_geoip_is_configured() {
 }
 
 #[tokio::test]
+async fn turning_2fa_off_ends_pending_challenges_even_once_it_is_on_again() {
+    let app = TestApp::start().await;
+    app.user_with_2fa("u-1", PHONE).await; // SMS 1
+    let old = login(&app, "198.51.100.7", "d-x").await["challenge_id"].as_str().unwrap().to_owned();
+    let old_code = app.twilio.code_after(PHONE, 1).await; // SMS 2
+    async fn verify(app: &TestApp, id: &str, code: &str) -> crate::support::Answer {
+        let body = json!({"code": code, "ip": "198.51.100.7", "device_id": "d-x"});
+        app.post(&format!("/v1/challenges/{id}/verify"), body).await
+    }
+
+    // Turned off, with a code to the phone.
+    app.advance(time::Duration::minutes(1)).await;
+    let started = app.call("POST", "/v1/users/u-1/two-factor/disable", None).await;
+    let flow = started.ok(202)["flow_id"].as_str().unwrap().to_owned();
+    let code = app.twilio.code_after(PHONE, 2).await; // SMS 3
+    app.post(&format!("/v1/flows/{flow}/confirm"), json!({"code": code})).await.ok(200);
+    let dead = verify(&app, &old, &old_code).await;
+    assert_eq!(dead.problem(409, "flow_state").body["detail"], "this challenge is cancelled");
+    app.post(&format!("/v1/challenges/{old}/resend"), json!({})).await.problem(409, "flow_state");
+
+    // On again a minute later: the old challenge stays dead, a new one works.
+    app.advance(time::Duration::minutes(1)).await;
+    app.user_with_2fa("u-1", PHONE).await; // SMS 4
+    verify(&app, &old, &old_code).await.problem(409, "flow_state");
+    let new = login(&app, "198.51.100.7", "d-x").await["challenge_id"].as_str().unwrap().to_owned();
+    let new_code = app.twilio.code_after(PHONE, 4).await; // SMS 5
+    verify(&app, &new, &new_code).await.ok(200);
+    verify(&app, &old, &old_code).await.problem(409, "flow_state");
+    assert_eq!(app.twilio.sent_to(PHONE).len(), 5, "resending a dead challenge sent nothing");
+}
+
+#[tokio::test]
 async fn a_challenge_works_once() {
     let app = TestApp::start().await;
     app.user_with_2fa("u-1", PHONE).await;
