@@ -261,6 +261,14 @@ async fn wait_code(inbox: &Inbox, phone: &str, nth: usize) -> String {
 
 struct Report {
     name: String,
+    /// All clients' tallies together.
+    all: Tally,
+    secs: f64,
+}
+
+/// What clients counted of a phase: one client's share, or all of it.
+#[derive(Default)]
+struct Tally {
     ok: u64,
     errors: HashMap<u16, u64>,
     /// Per answered request: when it was sent (or due), from the phase's
@@ -269,7 +277,17 @@ struct Report {
     /// Open loop: per answered request, how long after it was due the
     /// generator sent it (zero if early); part of its latency.
     lags: Vec<Duration>,
-    secs: f64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.ok += other.ok;
+        for (status, n) in other.errors {
+            *self.errors.entry(status).or_default() += n;
+        }
+        self.latencies.extend(other.latencies);
+        self.lags.extend(other.lags);
+    }
 }
 
 /// The `p` quantile (0–1] of sorted latencies, in ms.
@@ -287,22 +305,22 @@ const WINDOW: Duration = Duration::from_millis(250);
 
 impl Report {
     fn print(&mut self, series: bool) {
-        let mut sorted: Vec<Duration> = self.latencies.iter().map(|(_, took)| *took).collect();
+        let mut sorted: Vec<Duration> = self.all.latencies.iter().map(|(_, took)| *took).collect();
         sorted.sort_unstable();
         let pct = |p: f64| quantile(&sorted, p);
         println!(
             "{:<10} {:>8} ok {:>9.0}/s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   errors {:?}",
             self.name,
-            self.ok,
-            self.ok as f64 / self.secs,
+            self.all.ok,
+            self.all.ok as f64 / self.secs,
             pct(0.50),
             pct(0.99),
             pct(1.0),
-            self.errors
+            self.all.errors
         );
-        if !self.lags.is_empty() {
-            self.lags.sort_unstable();
-            let lag = |p: f64| quantile(&self.lags, p);
+        if !self.all.lags.is_empty() {
+            self.all.lags.sort_unstable();
+            let lag = |p: f64| quantile(&self.all.lags, p);
             println!(
                 "{:<10} sent late by p50 {:.2} ms   p99 {:.2} ms   max {:.2} ms (counted in the latency above)",
                 self.name,
@@ -321,8 +339,9 @@ impl Report {
             );
             // p99 of the requests sent in each window, in order: a stall
             // shows as a run of high windows.
-            self.latencies.sort_unstable();
+            self.all.latencies.sort_unstable();
             let windows: Vec<String> = self
+                .all
                 .latencies
                 .chunk_by(|a, b| a.0.as_millis() / WINDOW.as_millis() == b.0.as_millis() / WINDOW.as_millis())
                 .map(|window| {
@@ -338,15 +357,6 @@ impl Report {
 
 /// The resolution of tokio's timer.
 const TIMER_TICK: Duration = Duration::from_millis(1);
-
-/// One client's share of a phase's `Report`.
-#[derive(Default)]
-struct Tally {
-    ok: u64,
-    errors: HashMap<u16, u64>,
-    latencies: Vec<(Duration, Duration)>,
-    lags: Vec<Duration>,
-}
 
 /// Runs `clients` loops of `step` for `secs`; `step` returns the status and
 /// the latency of the request being measured.
@@ -414,25 +424,11 @@ where
     }
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut report = Report {
-        name: name.to_owned(),
-        ok: 0,
-        errors: HashMap::new(),
-        latencies: Vec::new(),
-        lags: Vec::new(),
-        secs: 0.0,
-    };
+    let mut all = Tally::default();
     while let Some(done) = tasks.join_next().await {
-        let tally = done.unwrap();
-        report.ok += tally.ok;
-        for (k, v) in tally.errors {
-            *report.errors.entry(k).or_default() += v;
-        }
-        report.latencies.extend(tally.latencies);
-        report.lags.extend(tally.lags);
+        all.add(done.unwrap());
     }
-    report.secs = started.elapsed().as_secs_f64();
-    report
+    Report { name: name.to_owned(), all, secs: started.elapsed().as_secs_f64() }
 }
 
 const USAGE: &str = "\

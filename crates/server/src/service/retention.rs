@@ -18,7 +18,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// long behind one (on SQLite they share the file's one writer; each row
 /// also changes a leaf of the per-number index, so 1,000 at once held the
 /// login challenges' writes for tens of milliseconds: docs/BENCHMARKS.md).
-const PRUNE_CHUNK: i64 = 100;
+const PRUNE_CHUNK: u32 = 100;
 
 /// The pause between two transactions of a run, for the writes that
 /// waited. Still up to 10,000 rows a second.
@@ -32,15 +32,16 @@ impl App {
     ///
     /// A window raised at a restart counts only what is left: sends pruned
     /// under the shorter one are gone.
-    pub async fn prune_code_sends(&self, chunk: i64) -> sqlx::Result<u64> {
+    pub async fn prune_code_sends(&self, chunk: u32) -> sqlx::Result<u64> {
+        let chunk = chunk.max(1);
         let window_start = crate::clock::to_ms(self.sends.window_start(self.now()));
         let mut total = 0;
         loop {
             let mut tx = self.store.begin().await?;
-            let done = codes::prune_sends(&mut tx, self.store.engine(), window_start, chunk).await?;
+            let done = codes::prune_sends(&mut tx, self.store.engine(), window_start, i64::from(chunk)).await?;
             tx.commit().await?;
             total += done;
-            if done < u64::try_from(chunk).unwrap_or(0) {
+            if done < u64::from(chunk) {
                 return Ok(total);
             }
             tokio::time::sleep(PRUNE_PAUSE).await;

@@ -276,11 +276,13 @@ pub async fn recent_sends(c: &mut Conn, digest: &str, since: i64) -> sqlx::Resul
 /// send limit whose window starts at `up_to` no longer counts
 /// (`recent_sends` counts those after it). Returns how many went. No index
 /// on `sent_at` is needed: the table is read in the order it was written
-/// (SQLite's rowid, PostgreSQL's heap), so the oldest rows come first.
+/// (SQLite's rowid, never the per-number index; PostgreSQL's heap), so the
+/// oldest rows come first.
 pub async fn prune_sends(c: &mut Conn, engine: Engine, up_to: i64, limit: i64) -> sqlx::Result<u64> {
     let sql = match engine {
         Engine::Sqlite => {
-            "DELETE FROM code_sends WHERE rowid IN (SELECT rowid FROM code_sends WHERE sent_at <= $1 LIMIT $2)"
+            "DELETE FROM code_sends WHERE rowid IN \
+             (SELECT rowid FROM code_sends NOT INDEXED WHERE sent_at <= $1 LIMIT $2)"
         }
         Engine::Postgres => {
             "DELETE FROM code_sends WHERE ctid = ANY(ARRAY(SELECT ctid FROM code_sends WHERE sent_at <= $1 LIMIT $2))"
